@@ -1,0 +1,10 @@
+/* commands.h - the airlock subcommands. Each takes argc/argv starting at the
+ * subcommand name and returns the process exit status. */
+#ifndef AIRLOCK_TOOLS_COMMANDS_H
+#define AIRLOCK_TOOLS_COMMANDS_H
+
+int cmd_inspect(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,81 @@
+/* test_cli.c - the airlock binary's commands as a user runs them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+
+static void test_help_lists_commands(void **state) {
+    (void)state;
+    char *out;
+    assert_int_equal(test_run(AIRLOCK_BINARY " help", &out), 0);
+    assert_non_null(strstr(out, "inspect"));
+    assert_non_null(strstr(out, "tokenize"));
+    assert_non_null(strstr(out, "run"));
+    free(out);
+    assert_int_equal(test_run(AIRLOCK_BINARY " inspect --help", &out), 0);
+    assert_non_null(strstr(out, "--json"));
+    free(out);
+    assert_int_equal(test_run(AIRLOCK_BINARY " frobnicate", &out), 2);
+    assert_non_null(strstr(out, "unknown command 'frobnicate'"));
+    free(out);
+}
+
+static void test_inspect(void **state) {
+    (void)state;
+    if (!test_have_model("llm/stories260K.gguf")) skip();
+    char cmd[1024], *out;
+    snprintf(cmd, sizeof cmd, AIRLOCK_BINARY " inspect %s", test_model_path("llm/stories260K.gguf"));
+    assert_int_equal(test_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "general.architecture"));
+    assert_non_null(strstr(out, "token_embd.weight"));
+    assert_non_null(strstr(out, "64 x 512"));
+    free(out);
+    snprintf(cmd, sizeof cmd, AIRLOCK_BINARY " inspect --json %s", test_model_path("llm/stories260K.gguf"));
+    assert_int_equal(test_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "\"name\":\"token_embd.weight\",\"type\":\"F32\",\"shape\":[64,512]"));
+    free(out);
+    /* a truncated copy: non-zero exit, message names file, field and offset */
+    size_t n;
+    char *data = test_read_file(test_model_path("llm/stories260K.gguf"), &n);
+    test_write_file(test_path("trunc.gguf"), data, 1000);
+    free(data);
+    snprintf(cmd, sizeof cmd, AIRLOCK_BINARY " inspect %s", test_path("trunc.gguf"));
+    assert_int_equal(test_run(cmd, &out), 1);
+    assert_non_null(strstr(out, "trunc.gguf"));
+    assert_non_null(strstr(out, "offset"));
+    free(out);
+}
+
+static void test_tokenize_roundtrip(void **state) {
+    (void)state;
+    if (!test_have_model("tokenizer-fixtures/ggml-vocab-llama-spm.gguf")) skip();
+    char cmd[1024], *out;
+    const char *m = test_model_path("tokenizer-fixtures/ggml-vocab-llama-spm.gguf");
+    /* "Hello world" is [15043, 3186] in the Llama 2 vocabulary (fixture .out file) */
+    snprintf(cmd, sizeof cmd, AIRLOCK_BINARY " tokenize -m %s --ids --no-special 'Hello world'", m);
+    assert_int_equal(test_run(cmd, &out), 0);
+    assert_string_equal(out, "15043 3186\n");
+    free(out);
+    snprintf(cmd, sizeof cmd, AIRLOCK_BINARY " tokenize -m %s --ids 'Hello world'", m);
+    assert_int_equal(test_run(cmd, &out), 0);
+    assert_string_equal(out, "1 15043 3186\n");
+    free(out);
+    snprintf(cmd, sizeof cmd, AIRLOCK_BINARY " tokenize -m %s --detokenize 1 15043 3186", m);
+    assert_int_equal(test_run(cmd, &out), 0);
+    assert_string_equal(out, "Hello world\n");
+    free(out);
+    snprintf(cmd, sizeof cmd, AIRLOCK_BINARY " tokenize -m %s --detokenize 99999", m);
+    assert_int_equal(test_run(cmd, &out), 1);
+    assert_non_null(strstr(out, "not a token id"));
+    free(out);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_help_lists_commands),
+        cmocka_unit_test(test_inspect),
+        cmocka_unit_test(test_tokenize_roundtrip),
+    };
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}
