@@ -1,0 +1,46 @@
+/* ops.h - the numeric operations of a transformer forward pass.
+ *
+ * These are the reference implementations: plain C, single-threaded, in
+ * float32 arithmetic. Optimised variants must agree with them (tests). */
+#ifndef AIRLOCK_KERNELS_OPS_H
+#define AIRLOCK_KERNELS_OPS_H
+
+#include <stdint.h>
+
+#include "formats/ggml_types.h"
+
+/* A weight matrix as stored in a model file: n_rows rows of n_cols elements
+ * of `type`, row-major, row i at data + i * row_bytes. */
+typedef struct weight {
+    uint32_t type;
+    int64_t n_cols;  /* ne[0]: input size */
+    int64_t n_rows;  /* ne[1]: output size */
+    size_t row_bytes;
+    const void *data;
+} weight;
+
+/* out[r] = dot(row r of W, x) for r in [0, W->n_rows). x has W->n_cols
+ * elements. scratch holds W->n_cols floats. */
+void op_matvec(float *out, const weight *w, const float *x, float *scratch);
+
+/* Dequantizes row r of W into out[W->n_cols]. */
+void op_get_row(const weight *w, int64_t r, float *out);
+
+/* out = x / rms(x) * g (elementwise), n elements; out may alias x. */
+void op_rmsnorm(float *out, const float *x, const float *g, int n, float eps);
+
+/* In-place softmax of x[0..n). */
+void op_softmax(float *x, int n);
+
+/* out[i] = silu(gate[i]) * up[i]. */
+void op_swiglu(float *out, const float *gate, const float *up, int n);
+
+/* Rotary position embedding on one head vector v[head_dim], first rot_dim
+ * dimensions, for position pos. neox selects the pairing: (i, i + rot/2)
+ * when true, (2i, 2i+1) when false. freq_factors (rot/2 entries, or NULL)
+ * divide the per-pair frequencies (Llama 3.1 long-context scaling). */
+void op_rope(float *v, int rot_dim, int pos, float base, float freq_scale, const float *freq_factors, int neox);
+
+float op_dot(const float *a, const float *b, int n);
+
+#endif

@@ -1,0 +1,99 @@
+/* llm.h - LLaMA-family decoder-only language models (llama, qwen2, qwen3).
+ *
+ * llm_load maps a GGUF file, reads every hyperparameter from its metadata,
+ * finds and shape-checks every tensor before any compute, and builds the
+ * tokenizer. An llm_ctx holds one sequence's KV cache and activations. */
+#ifndef AIRLOCK_MODELS_LLM_H
+#define AIRLOCK_MODELS_LLM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "formats/gguf.h"
+#include "kernels/ops.h"
+#include "text/tokenizer.h"
+
+typedef enum llm_arch { LLM_ARCH_LLAMA, LLM_ARCH_QWEN2, LLM_ARCH_QWEN3 } llm_arch;
+
+typedef struct llm_hparams {
+    llm_arch arch;
+    int n_vocab;
+    int n_embd;     /* model width */
+    int n_layer;
+    int n_head;     /* query heads */
+    int n_head_kv;  /* key/value heads (GQA when < n_head) */
+    int head_dim;   /* per-head size (key_length) */
+    int n_ff;       /* feed-forward width */
+    int n_ctx_train;
+    int rope_dim;   /* leading dimensions of each head that are rotated */
+    bool rope_neox; /* pairing (i, i+d/2) instead of (2i, 2i+1) */
+    float rope_base;
+    float rope_freq_scale; /* 1 / linear scaling factor */
+    float rms_eps;
+} llm_hparams;
+
+typedef struct llm_layer {
+    const float *attn_norm;           /* [n_embd] */
+    weight wq, wk, wv, wo;            /* [n_embd -> n_head*head_dim], ... */
+    const float *bq, *bk, *bv;        /* qwen2 biases, or NULL */
+    const float *q_norm, *k_norm;     /* qwen3 per-head RMSNorm [head_dim], or NULL */
+    const float *ffn_norm;            /* [n_embd] */
+    weight w_gate, w_up, w_down;      /* [n_embd -> n_ff], [n_embd -> n_ff], [n_ff -> n_embd] */
+} llm_layer;
+
+typedef struct llm_model {
+    gguf_ctx *gguf;
+    tokenizer *tok;
+    llm_hparams hp;
+    weight tok_embd;                  /* [n_vocab rows of n_embd] */
+    const float *output_norm;         /* [n_embd] */
+    weight output;                    /* [n_embd -> n_vocab]; token_embd when tied */
+    bool tied_output;
+    const float *rope_freqs;          /* [rope_dim/2] Llama 3.1 factors, or NULL */
+    llm_layer *layers;                /* [n_layer] */
+    uint64_t weight_bytes;            /* bytes of tensor data */
+} llm_model;
+
+typedef enum kv_type { KV_F16, KV_F32 } kv_type;
+
+typedef struct llm_ctx {
+    const llm_model *m;
+    int n_ctx;        /* positions the cache holds */
+    int pos;          /* tokens already in the cache */
+    kv_type kv;
+    void *k_cache;    /* [n_layer][n_ctx][n_head_kv * head_dim] */
+    void *v_cache;    /* same layout */
+    /* activations for one token */
+    float *x;         /* [n_embd] residual stream */
+    float *xb;        /* [max(n_embd, n_head*head_dim)] normed input / attention output */
+    float *xb2;       /* [n_embd] */
+    float *q;         /* [n_head * head_dim] */
+    float *k, *v;     /* [n_head_kv * head_dim] */
+    float *att;       /* [n_head * n_ctx] attention scores */
+    float *hb, *hb2;  /* [n_ff] */
+    float *scratch;   /* [max row length] dequantized weight row */
+    float *logits;    /* [n_vocab] */
+} llm_ctx;
+
+/* Loads a model. Returns NULL with err naming the file and what is wrong
+ * (missing tensor, wrong shape, unsupported architecture or type). */
+llm_model *llm_load(const char *path, al_err *err);
+void llm_free(llm_model *m);
+
+/* A context of n_ctx positions (0: the model's training context). */
+llm_ctx *llm_ctx_init(const llm_model *m, int n_ctx, kv_type kv, al_err *err);
+void llm_ctx_free(llm_ctx *c);
+/* Forgets the sequence (keeps the allocation). */
+void llm_ctx_reset(llm_ctx *c);
+/* Bytes held by the KV cache. */
+uint64_t llm_ctx_kv_bytes(const llm_ctx *c);
+
+/* Runs one token at position c->pos, appends its keys/values to the cache
+ * and returns the logits for the next token ([n_vocab], owned by c), or NULL
+ * with err set when the context is full or the token is out of range. */
+const float *llm_decode(llm_ctx *c, int32_t token, al_err *err);
+
+const char *llm_arch_name(llm_arch a);
+
+#endif
