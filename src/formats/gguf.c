@@ -581,6 +581,7 @@ typedef struct buf {
 } buf;
 
 static void buf_put(buf *b, const void *src, size_t n) {
+    if (n == 0) return;
     if (b->oom) return;
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;

@@ -55,7 +55,7 @@ static void print_array(FILE *f, const gguf_array *a, bool json, bool all) {
             fprintf(f, "%" PRId64, gguf_arr_i64(a, i));
         }
     }
-    if (shown < a->n) fprintf(f, json ? "" : ", ... (%" PRIu64 " more)", a->n - shown);
+    if (shown < a->n && !json) fprintf(f, ", ... (%" PRIu64 " more)", a->n - shown);
     fputc(']', f);
 }
 
