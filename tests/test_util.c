@@ -50,7 +50,11 @@ const char *test_model_path(const char *rel) {
 
 int test_have_model(const char *rel) {
     struct stat st;
-    return stat(test_model_path(rel), &st) == 0;
+    if (stat(test_model_path(rel), &st) == 0) return 1;
+    /* Missing model data is a failure, not a skip: a green run must mean the
+     * real-model checks ran. Point AIRLOCK_MODELS at the data to fix. */
+    fail_msg("model data %s not found (set AIRLOCK_MODELS to the shared/models directory)", test_model_path(rel));
+    return 0;
 }
 
 void test_write_file(const char *path, const void *data, size_t n) {

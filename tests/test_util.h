@@ -14,7 +14,7 @@ const char *test_tmpdir(void);
 const char *test_path(const char *name);
 /* Path under the shared model directory. */
 const char *test_model_path(const char *rel);
-/* True if the shared model file exists (tests that need it skip otherwise). */
+/* True if the shared model file exists; fails the test when it does not. */
 int test_have_model(const char *rel);
 /* Writes n bytes to path; fails the test on error. */
 void test_write_file(const char *path, const void *data, size_t n);
