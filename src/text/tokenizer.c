@@ -128,6 +128,7 @@ struct tokenizer {
     int32_t n_specials;
     int32_t special_start[257];/* specials[special_start[b] .. special_start[b+1]) begin with byte b */
     bool wpm_hash_prefix;      /* WordPiece vocab uses "##" continuations (else "▁" word starts) */
+    bool spm_split_words;      /* no token holds "▁" after another character: words merge independently */
     uint32_t max_token_len;
 };
 
@@ -410,6 +411,16 @@ tokenizer *tokenizer_load(const gguf_ctx *ctx, al_err *err) {
             snprintf(hex, sizeof hex, "<0x%02X>", b);
             t->byte_tok[b] = str_map_get(&t->map, hex, 6);
         }
+        t->spm_split_words = true;
+        for (int32_t i = 0; i < t->n_vocab && t->spm_split_words; i++) {
+            const char *x = t->tokens[i].text;
+            for (uint32_t k = 1; k + 3 <= t->tokens[i].len; k++) {
+                if (memcmp(x + k, "\xe2\x96\x81", 3) == 0 && (k < 3 || memcmp(x + k - 3, "\xe2\x96\x81", 3) != 0)) {
+                    t->spm_split_words = false;
+                    break;
+                }
+            }
+        }
     } else if (t->kind == TOKENIZER_BPE) {
         const pre_def *pd = find_pre(pre);
         if (!pd) {
@@ -586,11 +597,11 @@ static void spm_try_bigram(const tokenizer *t, work *w, int32_t l, int32_t r) {
 }
 
 /* Tokenizes w->text (already space-escaped) and appends ids. */
-static void spm_encode(const tokenizer *t, work *w, token_vec *out) {
+static void spm_encode(const tokenizer *t, work *w, size_t begin, size_t end, token_vec *out) {
     w->n_syms = w->n_heap = 0;
-    for (size_t off = 0; off < w->n_text;) {
+    for (size_t off = begin; off < end;) {
         size_t n = utf8_len_lead((uint8_t)w->text[off]);
-        if (n > w->n_text - off) n = w->n_text - off;
+        if (n > end - off) n = end - off;
         sym_push(w, TOKEN_NONE, (uint32_t)off, (uint32_t)n);
         off += n;
     }
@@ -638,7 +649,21 @@ static void spm_fragment(const tokenizer *t, work *w, const char *s, size_t n, b
         w->oom = true;
         return;
     }
-    spm_encode(t, w, out);
+    if (!t->spm_split_words) {
+        spm_encode(t, w, 0, w->n_text, out);
+        return;
+    }
+    /* No merge can join a character to a following "▁" (no such token), so
+     * each word (a run of "▁" and what follows up to the next "▁" after
+     * another character) is encoded on its own: same result, smaller heaps. */
+    size_t begin = 0;
+    for (size_t i = 3; i + 3 <= w->n_text; i++) {
+        if (memcmp(w->text + i, "\xe2\x96\x81", 3) == 0 && memcmp(w->text + i - 3, "\xe2\x96\x81", 3) != 0) {
+            spm_encode(t, w, begin, i, out);
+            begin = i;
+        }
+    }
+    spm_encode(t, w, begin, w->n_text, out);
 }
 
 /* ---- byte-level BPE ------------------------------------------------------------- */
