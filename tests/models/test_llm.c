@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/llama2c.h"
 #include "models/llm.h"
 #include "models/sampler.h"
 #include "test_util.h"
@@ -175,6 +176,59 @@ static void test_bad_model_files(void **state) {
     expect_load_error(MUT_DROP_KEY, "'llama.block_count' is missing");
 }
 
+/* airlock import of the original llama2.c files gives the same tensors and
+ * vocabulary as llama.cpp's converter, and the golden text. */
+static void test_import_llama2c(void **state) {
+    (void)state;
+    if (!test_have_model("llm/stories260K.bin") || !test_have_model(STORIES)) return;
+    al_err err;
+    const char *out = test_path("imported.gguf");
+    if (llama2c_convert(test_model_path("llm/stories260K.bin"), test_model_path("llm/tok512.bin"), out, &err))
+        fail_msg("%s", err.msg);
+    gguf_ctx *a = gguf_open(out, &err), *b = gguf_open(test_model_path(STORIES), &err);
+    assert_non_null(a);
+    assert_non_null(b);
+    int compared = 0;
+    for (uint64_t i = 0; i < a->n_tensors; i++) {
+        const gguf_tensor *ta = &a->tensors[i], *tb = gguf_find_tensor(b, ta->name);
+        if (!tb && strcmp(ta->name, "output.weight") != 0) fail_msg("tensor %s not in the reference file", ta->name);
+        if (!tb) continue;
+        assert_int_equal(ta->nbytes, tb->nbytes);
+        assert_memory_equal(ta->data, tb->data, ta->nbytes);
+        compared++;
+    }
+    assert_int_equal(compared, 47);
+    const gguf_array *ka, *kb;
+    assert_int_equal(gguf_get_arr(a, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &ka, &err), 0);
+    assert_int_equal(gguf_get_arr(b, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &kb, &err), 0);
+    assert_int_equal(ka->n, kb->n);
+    for (uint64_t i = 0; i < ka->n; i++) {
+        assert_int_equal(ka->strs[i].len, kb->strs[i].len);
+        assert_memory_equal(ka->strs[i].ptr, kb->strs[i].ptr, ka->strs[i].len);
+    }
+    gguf_close(a);
+    gguf_close(b);
+    llm_model *m = llm_load(out, &err);
+    if (!m) fail_msg("%s", err.msg);
+    char *want = trimmed_file("llm/stories260K.expected_greedy_n200.txt");
+    char *got = greedy(m, "", 200, KV_F16);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    llm_free(m);
+
+    /* a truncated checkpoint is refused with the sizes named */
+    size_t n;
+    char *data = test_read_file(test_model_path("llm/stories260K.bin"), &n);
+    test_write_file(test_path("cut.bin"), data, n - 100);
+    free(data);
+    assert_int_equal(llama2c_convert(test_path("cut.bin"), test_model_path("llm/tok512.bin"), test_path("x.gguf"), &err), -1);
+    assert_non_null(strstr(err.msg, "the header implies"));
+    test_write_file(test_path("tiny.bin"), "abc", 3);
+    assert_int_equal(llama2c_convert(test_path("tiny.bin"), test_model_path("llm/tok512.bin"), test_path("x.gguf"), &err), -1);
+    assert_non_null(strstr(err.msg, "too short"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_run_c),
@@ -182,6 +236,7 @@ int main(void) {
         cmocka_unit_test(test_context_full_is_an_error),
         cmocka_unit_test(test_seeded_sampling_is_reproducible),
         cmocka_unit_test(test_bad_model_files),
+        cmocka_unit_test(test_import_llama2c),
     };
     return cmocka_run_group_tests_name("llm", tests, NULL, NULL);
 }
