@@ -8,7 +8,7 @@ PACKAGES=(
   clang libclang-rt-14-dev          # second compiler, sanitizers, libFuzzer
   libcmocka-dev                      # test framework
   libutf8proc-dev                    # Unicode tables for the tokenizers
-  python3                            # test-data helpers
+  python3 python3-numpy              # reference implementation for tests
 )
 
 missing=()

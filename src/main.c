@@ -16,6 +16,7 @@ static const command k_commands[] = {
     {"run", cmd_run, "generate text from a prompt with a GGUF model"},
     {"inspect", cmd_inspect, "print a GGUF file's metadata and tensor table"},
     {"import", cmd_import, "convert a llama2.c checkpoint to GGUF"},
+    {"synth", cmd_synth, "write a random model at a real model's shape (for tests and benchmarks)"},
     {"tokenize", cmd_tokenize, "turn text into token ids (or ids into text) with a model's tokenizer"},
 };
 

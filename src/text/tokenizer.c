@@ -962,7 +962,7 @@ int tokenizer_token_to_piece(const tokenizer *t, int32_t id, bool special, char 
     const token_data *d = &t->tokens[id];
     size_t n = 0;
     switch (d->type) {
-    case TOKEN_TYPE_CONTROL: case TOKEN_TYPE_UNKNOWN:
+    case TOKEN_TYPE_CONTROL: case TOKEN_TYPE_UNKNOWN: case TOKEN_TYPE_UNUSED:
         if (!special) return 0;
         return (int)put_piece(buf, cap, 0, d->text, d->len);
     case TOKEN_TYPE_USER_DEFINED:

@@ -1,0 +1,340 @@
+/* synth.c - seeded random models at real shapes, streamed to a GGUF file. */
+#include "models/synth.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "formats/gguf.h"
+#include "kernels/quantize.h"
+#include "models/quant_mix.h"
+#include "text/tokenizer.h"
+
+/* Shapes of published models (their config.json), and small ones for tests. */
+static const synth_shape k_shapes[] = {
+    /* name            arch            vocab   embd  layer head kv  hd   ff     ctx     rope_base  eps   tied  llama3 */
+    {"smollm2-135m", LLM_ARCH_LLAMA, 49152, 576, 30, 9, 3, 64, 1536, 8192, 100000.0f, 1e-5f, true, 0},
+    {"qwen2.5-0.5b", LLM_ARCH_QWEN2, 151936, 896, 24, 14, 2, 64, 4864, 32768, 1000000.0f, 1e-6f, true, 0},
+    {"qwen3-0.6b", LLM_ARCH_QWEN3, 151936, 1024, 28, 16, 8, 128, 3072, 40960, 1000000.0f, 1e-6f, true, 0},
+    {"llama-3.2-1b", LLM_ARCH_LLAMA, 128256, 2048, 16, 32, 8, 64, 8192, 131072, 500000.0f, 1e-5f, true, 32.0f},
+    {"llama-3.2-3b", LLM_ARCH_LLAMA, 128256, 3072, 28, 24, 8, 128, 8192, 131072, 500000.0f, 1e-5f, true, 32.0f},
+    {"qwen2.5-1.5b", LLM_ARCH_QWEN2, 151936, 1536, 28, 12, 2, 128, 8960, 32768, 1000000.0f, 1e-6f, true, 0},
+    {"llama-3.1-8b", LLM_ARCH_LLAMA, 128256, 4096, 32, 32, 8, 128, 14336, 131072, 500000.0f, 1e-5f, false, 8.0f},
+    {"mistral-7b", LLM_ARCH_LLAMA, 32768, 4096, 32, 32, 8, 128, 14336, 32768, 1000000.0f, 1e-5f, false, 0},
+    /* small shapes for tests: rows of 256 so every K-quant applies */
+    {"tiny-llama", LLM_ARCH_LLAMA, 0, 256, 2, 4, 2, 64, 512, 512, 10000.0f, 1e-5f, false, 0},
+    {"tiny-llama3", LLM_ARCH_LLAMA, 0, 256, 2, 4, 1, 64, 512, 512, 500000.0f, 1e-5f, true, 8.0f},
+    {"tiny-qwen2", LLM_ARCH_QWEN2, 0, 256, 2, 4, 2, 64, 512, 512, 1000000.0f, 1e-6f, true, 0},
+    {"tiny-qwen3", LLM_ARCH_QWEN3, 0, 256, 2, 4, 2, 128, 512, 512, 1000000.0f, 1e-6f, true, 0},
+};
+
+const synth_shape *synth_find_shape(const char *name) {
+    for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++)
+        if (strcmp(k_shapes[i].name, name) == 0) return &k_shapes[i];
+    return NULL;
+}
+
+static double shape_params(const synth_shape *s, int n_vocab) {
+    double E = s->n_embd, q = (double)s->n_head * s->head_dim, kv = (double)s->n_head_kv * s->head_dim;
+    double layer = E * q * 2 + E * kv * 2 + 3 * E * s->n_ff + 2 * E;
+    return layer * s->n_layer + (double)n_vocab * E * (s->tied ? 1 : 2) + E;
+}
+
+void synth_print_shapes(void) {
+    printf("%-14s %-6s %7s %6s %6s %6s %5s %6s %7s %9s\n", "shape", "arch", "vocab", "embd", "layers", "heads", "kv", "head", "ffn", "params");
+    for (size_t i = 0; i < sizeof k_shapes / sizeof k_shapes[0]; i++) {
+        const synth_shape *s = &k_shapes[i];
+        printf("%-14s %-6s %7d %6d %6d %6d %5d %6d %7d %8.2fB\n", s->name, llm_arch_name(s->arch), s->n_vocab, s->n_embd,
+               s->n_layer, s->n_head, s->n_head_kv, s->head_dim, s->n_ff, shape_params(s, s->n_vocab ? s->n_vocab : 32000) / 1e9);
+    }
+    printf("(tiny-* shapes take their vocabulary size from --vocab)\n");
+}
+
+/* ---- random numbers -------------------------------------------------------------- */
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Approximately standard normal: sum of four uniforms, rescaled. */
+static float gauss(uint64_t *s) {
+    uint64_t r = splitmix(s);
+    float a = (float)(r & 0xFFFF), b = (float)((r >> 16) & 0xFFFF), c = (float)((r >> 32) & 0xFFFF), d = (float)(r >> 48);
+    return ((a + b + c + d) / 65536.0f - 2.0f) * 1.7320508f;
+}
+
+static uint64_t hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ull;
+    while (*s) h = (h ^ (uint8_t)*s++) * 1099511628211ull;
+    return h;
+}
+
+/* ---- tensors ---------------------------------------------------------------------- */
+
+enum init_kind { INIT_MATRIX, INIT_EMBED, INIT_NORM, INIT_BIAS, INIT_ROPE };
+
+typedef struct stensor {
+    char name[64];
+    int n_dims;
+    int64_t ne[2];
+    uint32_t type;
+    enum init_kind init;
+} stensor;
+
+typedef struct synth_job {
+    const synth_params *p;
+    const synth_shape *s;
+    stensor *t;
+    int n_t;
+    float rope_factors[256];
+    uint64_t done_bytes, total_bytes;
+} synth_job;
+
+typedef struct row_work {
+    const synth_job *job;
+    const stensor *t;
+    uint8_t *out;
+    int64_t row0, row1;
+} row_work;
+
+/* Generates rows [row0, row1) of a tensor and converts them to its type. */
+static void *gen_rows(void *arg) {
+    row_work *w = arg;
+    const stensor *t = w->t;
+    int64_t n = t->ne[0];
+    float *row = malloc((size_t)n * sizeof *row);
+    if (!row) return (void *)1;
+    size_t rb = ggml_row_size(t->type, n);
+    float sd = t->init == INIT_EMBED ? 0.02f : t->init == INIT_BIAS ? 0.02f : 1.0f / sqrtf((float)n);
+    for (int64_t r = w->row0; r < w->row1; r++) {
+        uint64_t st = w->job->p->seed * 0x2545F4914F6CDD1Dull ^ hash_str(t->name) ^ ((uint64_t)r * 0x9E3779B97F4A7C15ull);
+        for (int64_t i = 0; i < n; i++) {
+            switch (t->init) {
+            case INIT_NORM: row[i] = 1.0f + 0.05f * gauss(&st); break;
+            case INIT_ROPE: row[i] = w->job->rope_factors[i]; break;
+            default: row[i] = sd * gauss(&st); break;
+            }
+        }
+        quantize_row(t->type, row, w->out + (size_t)(r - w->row0) * rb, n);
+    }
+    free(row);
+    return NULL;
+}
+
+static int fill_tensor(void *user, uint64_t index, void *buf, size_t size, al_err *err) {
+    synth_job *job = user;
+    const stensor *t = &job->t[index];
+    int64_t rows = t->n_dims > 1 ? t->ne[1] : 1;
+    int nth = job->p->threads > 0 ? job->p->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nth < 1) nth = 1;
+    if (nth > 64) nth = 64;
+    if (rows < nth * 4) nth = 1;
+    pthread_t th[64];
+    row_work w[64];
+    size_t rb = ggml_row_size(t->type, t->ne[0]);
+    int started = 0, failed = 0;
+    for (int i = 0; i < nth; i++) {
+        w[i] = (row_work){job, t, (uint8_t *)buf + (size_t)(rows * i / nth) * rb, rows * i / nth, rows * (i + 1) / nth};
+        if (i == nth - 1) {
+            failed |= gen_rows(&w[i]) != NULL;
+        } else if (pthread_create(&th[i], NULL, gen_rows, &w[i]) == 0) {
+            started++;
+        } else {
+            failed |= gen_rows(&w[i]) != NULL;
+        }
+    }
+    for (int i = 0; i < started; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        failed |= ret != NULL;
+    }
+    if (failed) return al_err_set(err, "out of memory generating tensor '%s'", t->name);
+    job->done_bytes += size;
+    if (job->p->progress && isatty(2)) {
+        fprintf(stderr, "\rsynth: %5.1f%%  %-40s", 100.0 * (double)job->done_bytes / (double)job->total_bytes, t->name);
+        if (job->done_bytes == job->total_bytes) fputc('\n', stderr);
+    }
+    return 0;
+}
+
+/* Llama 3.1 rope frequency factors (Meta's rope scaling): 1 for short
+ * wavelengths, `factor` for long ones, interpolated between. */
+static void llama3_factors(const synth_shape *s, float *out) {
+    const float low = 1.0f, high = 4.0f, orig_ctx = 8192.0f;
+    float low_wl = orig_ctx / low, high_wl = orig_ctx / high;
+    for (int i = 0; i < s->head_dim / 2; i++) {
+        float freq = powf(s->rope_base, -2.0f * (float)i / (float)s->head_dim);
+        float wl = 2.0f * (float)M_PI / freq;
+        if (wl < high_wl) out[i] = 1.0f;
+        else if (wl > low_wl) out[i] = s->llama3_rope_factor;
+        else {
+            float smooth = (orig_ctx / wl - low) / (high - low);
+            out[i] = 1.0f / ((1.0f - smooth) / s->llama3_rope_factor + smooth);
+        }
+    }
+}
+
+static int add_tensor(stensor *t, int *n, const char *name, int n_dims, int64_t ne0, int64_t ne1, enum init_kind init) {
+    stensor *x = &t[(*n)++];
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->n_dims = n_dims;
+    x->ne[0] = ne0;
+    x->ne[1] = ne1;
+    x->init = init;
+    return 0;
+}
+
+/* Copies the tokenizer metadata of vocab into w, padding the token list to
+ * n_vocab with unused tokens. */
+static int copy_vocab(gguf_writer *w, const gguf_ctx *v, int n_vocab, al_err *err) {
+    const gguf_array *toks;
+    if (gguf_get_arr(v, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks, err)) return -1;
+    int n_real = (int)toks->n;
+    const gguf_array *scores = NULL, *types = NULL;
+    if (gguf_find_key(v, "tokenizer.ggml.scores") >= 0 && gguf_get_arr(v, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &scores, err)) return -1;
+    if (gguf_find_key(v, "tokenizer.ggml.token_type") >= 0 && gguf_get_arr(v, "tokenizer.ggml.token_type", GGUF_TYPE_COUNT, &types, err)) return -1;
+    char **names = calloc((size_t)n_vocab, sizeof *names);
+    float *sc = calloc((size_t)n_vocab, sizeof *sc);
+    int32_t *ty = calloc((size_t)n_vocab, sizeof *ty);
+    int rc = (!names || !sc || !ty) ? al_err_set(err, "out of memory") : 0;
+    for (int i = 0; !rc && i < n_vocab; i++) {
+        if (i < n_real) {
+            names[i] = strndup(toks->strs[i].ptr, (size_t)toks->strs[i].len);
+            sc[i] = scores && (uint64_t)i < scores->n ? (float)gguf_arr_f64(scores, (uint64_t)i) : 0.0f;
+            ty[i] = types && (uint64_t)i < types->n ? (int32_t)gguf_arr_i64(types, (uint64_t)i) : TOKEN_TYPE_NORMAL;
+        } else {
+            char buf[48];
+            snprintf(buf, sizeof buf, "<|synth_pad_%d|>", i);
+            names[i] = strdup(buf);
+            ty[i] = TOKEN_TYPE_UNUSED;
+        }
+        if (!names[i]) rc = al_err_set(err, "out of memory");
+    }
+    if (!rc) {
+        rc |= gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)names, (uint64_t)n_vocab);
+        rc |= gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, sc, (uint64_t)n_vocab);
+        rc |= gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, ty, (uint64_t)n_vocab);
+        for (uint64_t i = 0; !rc && i < v->n_kv; i++) {
+            const gguf_kv *kv = &v->kv[i];
+            if (strncmp(kv->key, "tokenizer.", 10) != 0 || strcmp(kv->key, "tokenizer.ggml.tokens") == 0 ||
+                strcmp(kv->key, "tokenizer.ggml.scores") == 0 || strcmp(kv->key, "tokenizer.ggml.token_type") == 0)
+                continue;
+            rc |= gguf_writer_add_value(w, kv->key, &kv->value);
+        }
+        if (rc) rc = al_err_set(err, "out of memory writing tokenizer metadata");
+    }
+    for (int i = 0; names && i < n_vocab; i++) free(names[i]);
+    free(names);
+    free(sc);
+    free(ty);
+    return rc;
+}
+
+int synth_write(const synth_params *p, al_err *err) {
+    const synth_shape *s = p->shape;
+    const quant_mix *mix = quant_mix_find(p->type);
+    if (!mix) return al_err_set(err, "unknown type '%s' (known: %s)", p->type, quant_mix_names());
+    gguf_ctx *v = gguf_open(p->vocab_path, err);
+    if (!v) return -1;
+    tokenizer *tok = tokenizer_load(v, err); /* proves the vocabulary is usable */
+    if (!tok) {
+        gguf_close(v);
+        return -1;
+    }
+    int n_real = tokenizer_n_vocab(tok);
+    tokenizer_free(tok);
+    int n_vocab = s->n_vocab > n_real ? s->n_vocab : n_real;
+    int L = p->n_layer_override > 0 ? p->n_layer_override : s->n_layer;
+    int64_t E = s->n_embd, Q = (int64_t)s->n_head * s->head_dim, KV = (int64_t)s->n_head_kv * s->head_dim, F = s->n_ff;
+    const char *arch = llm_arch_name(s->arch);
+
+    synth_job job = {.p = p, .s = s};
+    int max_t = 8 + L * 16;
+    job.t = calloc((size_t)max_t, sizeof *job.t);
+    if (!job.t) {
+        gguf_close(v);
+        return al_err_set(err, "out of memory");
+    }
+    int n = 0;
+    char nm[64];
+    add_tensor(job.t, &n, "token_embd.weight", 2, E, n_vocab, INIT_EMBED);
+    if (s->llama3_rope_factor > 0) {
+        llama3_factors(s, job.rope_factors);
+        add_tensor(job.t, &n, "rope_freqs.weight", 1, s->head_dim / 2, 1, INIT_ROPE);
+    }
+    for (int l = 0; l < L; l++) {
+#define T(suffix, nd, a, b, init) (snprintf(nm, sizeof nm, "blk.%d." suffix, l), add_tensor(job.t, &n, nm, nd, a, b, init))
+        T("attn_norm.weight", 1, E, 1, INIT_NORM);
+        T("attn_q.weight", 2, E, Q, INIT_MATRIX);
+        T("attn_k.weight", 2, E, KV, INIT_MATRIX);
+        T("attn_v.weight", 2, E, KV, INIT_MATRIX);
+        if (s->arch == LLM_ARCH_QWEN2) {
+            T("attn_q.bias", 1, Q, 1, INIT_BIAS);
+            T("attn_k.bias", 1, KV, 1, INIT_BIAS);
+            T("attn_v.bias", 1, KV, 1, INIT_BIAS);
+        }
+        if (s->arch == LLM_ARCH_QWEN3) {
+            T("attn_q_norm.weight", 1, s->head_dim, 1, INIT_NORM);
+            T("attn_k_norm.weight", 1, s->head_dim, 1, INIT_NORM);
+        }
+        T("attn_output.weight", 2, Q, E, INIT_MATRIX);
+        T("ffn_norm.weight", 1, E, 1, INIT_NORM);
+        T("ffn_gate.weight", 2, E, F, INIT_MATRIX);
+        T("ffn_up.weight", 2, E, F, INIT_MATRIX);
+        T("ffn_down.weight", 2, F, E, INIT_MATRIX);
+#undef T
+    }
+    add_tensor(job.t, &n, "output_norm.weight", 1, E, 1, INIT_NORM);
+    if (!s->tied) add_tensor(job.t, &n, "output.weight", 2, E, n_vocab, INIT_MATRIX);
+    job.n_t = n;
+    quant_mix_model mm = {.n_layer = L, .n_gqa = s->n_head / s->n_head_kv, .has_output = !s->tied};
+    for (int i = 0; i < n; i++) {
+        job.t[i].type = quant_mix_tensor_type(mix, &mm, job.t[i].name, job.t[i].ne[0], job.t[i].n_dims);
+        job.total_bytes += ggml_row_size(job.t[i].type, job.t[i].ne[0]) * (uint64_t)job.t[i].ne[1];
+    }
+
+    gguf_writer *w = gguf_writer_init(3);
+    int rc = w ? 0 : al_err_set(err, "out of memory");
+    char key[128], name[96];
+#define K(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+    if (!rc) {
+        snprintf(name, sizeof name, "synthetic %s %s (seed %llu)", s->name, mix->name, (unsigned long long)p->seed);
+        rc |= gguf_writer_add_str(w, "general.architecture", arch);
+        rc |= gguf_writer_add_str(w, "general.name", name);
+        rc |= gguf_writer_add_u32(w, "general.file_type", mix->file_type);
+        rc |= gguf_writer_add_u32(w, "general.quantization_version", 2);
+        rc |= gguf_writer_add_u32(w, K("context_length"), (uint32_t)s->n_ctx);
+        rc |= gguf_writer_add_u32(w, K("embedding_length"), (uint32_t)E);
+        rc |= gguf_writer_add_u32(w, K("block_count"), (uint32_t)L);
+        rc |= gguf_writer_add_u32(w, K("feed_forward_length"), (uint32_t)F);
+        rc |= gguf_writer_add_u32(w, K("attention.head_count"), (uint32_t)s->n_head);
+        rc |= gguf_writer_add_u32(w, K("attention.head_count_kv"), (uint32_t)s->n_head_kv);
+        rc |= gguf_writer_add_u32(w, K("rope.dimension_count"), (uint32_t)s->head_dim);
+        rc |= gguf_writer_add_f32(w, K("rope.freq_base"), s->rope_base);
+        rc |= gguf_writer_add_f32(w, K("attention.layer_norm_rms_epsilon"), s->rms_eps);
+        rc |= gguf_writer_add_u32(w, K("vocab_size"), (uint32_t)n_vocab);
+        if (s->head_dim != s->n_embd / s->n_head) {
+            rc |= gguf_writer_add_u32(w, K("attention.key_length"), (uint32_t)s->head_dim);
+            rc |= gguf_writer_add_u32(w, K("attention.value_length"), (uint32_t)s->head_dim);
+        }
+        if (rc) rc = al_err_set(err, "out of memory building metadata");
+    }
+#undef K
+    if (!rc) rc = copy_vocab(w, v, n_vocab, err);
+    for (int i = 0; i < n && !rc; i++)
+        rc = gguf_writer_add_tensor(w, job.t[i].name, job.t[i].type, (uint32_t)job.t[i].n_dims, job.t[i].ne, NULL, err);
+    if (!rc) rc = gguf_writer_write(w, p->out_path, fill_tensor, &job, err);
+    if (!rc && p->progress)
+        fprintf(stderr, "synth: wrote %s: %s %s, %d layers, vocab %d (%d real tokens), %.1f MiB of tensors\n", p->out_path, s->name,
+                mix->name, L, n_vocab, n_real, (double)job.total_bytes / 1048576.0);
+    gguf_writer_free(w);
+    free(job.t);
+    gguf_close(v);
+    return rc;
+}
