@@ -16,19 +16,20 @@
 /* Shapes of published models (their config.json), and small ones for tests. */
 static const synth_shape k_shapes[] = {
     /* name            arch            vocab   embd  layer head kv  hd   ff     ctx     rope_base  eps   tied  llama3 */
-    {"smollm2-135m", LLM_ARCH_LLAMA, 49152, 576, 30, 9, 3, 64, 1536, 8192, 100000.0f, 1e-5f, true, 0},
-    {"qwen2.5-0.5b", LLM_ARCH_QWEN2, 151936, 896, 24, 14, 2, 64, 4864, 32768, 1000000.0f, 1e-6f, true, 0},
-    {"qwen3-0.6b", LLM_ARCH_QWEN3, 151936, 1024, 28, 16, 8, 128, 3072, 40960, 1000000.0f, 1e-6f, true, 0},
-    {"llama-3.2-1b", LLM_ARCH_LLAMA, 128256, 2048, 16, 32, 8, 64, 8192, 131072, 500000.0f, 1e-5f, true, 32.0f},
-    {"llama-3.2-3b", LLM_ARCH_LLAMA, 128256, 3072, 28, 24, 8, 128, 8192, 131072, 500000.0f, 1e-5f, true, 32.0f},
-    {"qwen2.5-1.5b", LLM_ARCH_QWEN2, 151936, 1536, 28, 12, 2, 128, 8960, 32768, 1000000.0f, 1e-6f, true, 0},
-    {"llama-3.1-8b", LLM_ARCH_LLAMA, 128256, 4096, 32, 32, 8, 128, 14336, 131072, 500000.0f, 1e-5f, false, 8.0f},
-    {"mistral-7b", LLM_ARCH_LLAMA, 32768, 4096, 32, 32, 8, 128, 14336, 32768, 1000000.0f, 1e-5f, false, 0},
-    /* small shapes for tests: rows of 256 so every K-quant applies */
-    {"tiny-llama", LLM_ARCH_LLAMA, 0, 256, 2, 4, 2, 64, 512, 512, 10000.0f, 1e-5f, false, 0},
-    {"tiny-llama3", LLM_ARCH_LLAMA, 0, 256, 2, 4, 1, 64, 512, 512, 500000.0f, 1e-5f, true, 8.0f},
-    {"tiny-qwen2", LLM_ARCH_QWEN2, 0, 256, 2, 4, 2, 64, 512, 512, 1000000.0f, 1e-6f, true, 0},
-    {"tiny-qwen3", LLM_ARCH_QWEN3, 0, 256, 2, 4, 2, 128, 512, 512, 1000000.0f, 1e-6f, true, 0},
+    {"smollm2-135m", LLM_ARCH_LLAMA, 49152, 576, 30, 9, 3, 64, 1536, 8192, 100000.0f, 1e-5f, true, 0, 0},
+    {"qwen2.5-0.5b", LLM_ARCH_QWEN2, 151936, 896, 24, 14, 2, 64, 4864, 32768, 1000000.0f, 1e-6f, true, 0, 0},
+    {"qwen3-0.6b", LLM_ARCH_QWEN3, 151936, 1024, 28, 16, 8, 128, 3072, 40960, 1000000.0f, 1e-6f, true, 0, 0},
+    {"llama-3.2-1b", LLM_ARCH_LLAMA, 128256, 2048, 16, 32, 8, 64, 8192, 131072, 500000.0f, 1e-5f, true, 32.0f, 0},
+    {"llama-3.2-3b", LLM_ARCH_LLAMA, 128256, 3072, 28, 24, 8, 128, 8192, 131072, 500000.0f, 1e-5f, true, 32.0f, 0},
+    {"qwen2.5-1.5b", LLM_ARCH_QWEN2, 151936, 1536, 28, 12, 2, 128, 8960, 32768, 1000000.0f, 1e-6f, true, 0, 0},
+    {"llama-3.1-8b", LLM_ARCH_LLAMA, 128256, 4096, 32, 32, 8, 128, 14336, 131072, 500000.0f, 1e-5f, false, 8.0f, 0},
+    {"mistral-7b", LLM_ARCH_LLAMA, 32768, 4096, 32, 32, 8, 128, 14336, 32768, 1000000.0f, 1e-5f, false, 0, 0},
+    /* small shapes for tests: rows of 256 so every K-quant applies, and larger
+     * embeddings so the next token is a clear choice (greedy comparisons) */
+    {"tiny-llama", LLM_ARCH_LLAMA, 0, 256, 2, 4, 2, 64, 512, 512, 10000.0f, 1e-5f, false, 0, 0.25f},
+    {"tiny-llama3", LLM_ARCH_LLAMA, 0, 256, 2, 4, 1, 64, 512, 512, 500000.0f, 1e-5f, true, 8.0f, 0.25f},
+    {"tiny-qwen2", LLM_ARCH_QWEN2, 0, 256, 2, 4, 2, 64, 512, 512, 1000000.0f, 1e-6f, true, 0, 0.25f},
+    {"tiny-qwen3", LLM_ARCH_QWEN3, 0, 256, 2, 4, 2, 128, 512, 512, 1000000.0f, 1e-6f, true, 0, 0.25f},
 };
 
 const synth_shape *synth_find_shape(const char *name) {
@@ -111,7 +112,8 @@ static void *gen_rows(void *arg) {
     float *row = malloc((size_t)n * sizeof *row);
     if (!row) return (void *)1;
     size_t rb = ggml_row_size(t->type, n);
-    float sd = t->init == INIT_EMBED ? 0.02f : t->init == INIT_BIAS ? 0.02f : 1.0f / sqrtf((float)n);
+    float embed_sd = w->job->s->embed_sd > 0 ? w->job->s->embed_sd : 0.02f;
+    float sd = t->init == INIT_EMBED ? embed_sd : t->init == INIT_BIAS ? 0.02f : 1.0f / sqrtf((float)n);
     for (int64_t r = w->row0; r < w->row1; r++) {
         uint64_t st = w->job->p->seed * 0x2545F4914F6CDD1Dull ^ hash_str(t->name) ^ ((uint64_t)r * 0x9E3779B97F4A7C15ull);
         for (int64_t i = 0; i < n; i++) {
@@ -291,11 +293,12 @@ int synth_write(const synth_params *p, al_err *err) {
 #undef T
     }
     add_tensor(job.t, &n, "output_norm.weight", 1, E, 1, INIT_NORM);
-    if (!s->tied) add_tensor(job.t, &n, "output.weight", 2, E, n_vocab, INIT_MATRIX);
+    if (!s->tied) add_tensor(job.t, &n, "output.weight", 2, E, n_vocab, INIT_EMBED);
     job.n_t = n;
     quant_mix_model mm = {.n_layer = L, .n_gqa = s->n_head / s->n_head_kv, .has_output = !s->tied};
     for (int i = 0; i < n; i++) {
         job.t[i].type = quant_mix_tensor_type(mix, &mm, job.t[i].name, job.t[i].ne[0], job.t[i].n_dims);
+        if (p->pure && job.t[i].n_dims == 2 && job.t[i].ne[0] % ggml_type_get(mix->base)->block_size == 0) job.t[i].type = mix->base;
         job.total_bytes += ggml_row_size(job.t[i].type, job.t[i].ne[0]) * (uint64_t)job.t[i].ne[1];
     }
 

@@ -23,6 +23,7 @@ typedef struct synth_shape {
     float rope_base, rms_eps;
     bool tied;
     float llama3_rope_factor; /* > 0: Llama 3.1 long-context rope_freqs with this factor */
+    float embed_sd;           /* embedding standard deviation (0: 0.02, like trained models) */
 } synth_shape;
 
 /* The named shape, or NULL. */
@@ -38,6 +39,7 @@ typedef struct synth_params {
     uint64_t seed;
     int n_layer_override;    /* > 0: fewer layers (tests) */
     int threads;
+    bool pure;               /* every matrix in the base type (no mix rules) */
     bool progress;
 } synth_params;
 

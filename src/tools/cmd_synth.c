@@ -20,17 +20,18 @@ static void help(void) {
            "  -o FILE          output file (written atomically)\n"
            "  --seed N         random seed (default 1)\n"
            "  --layers N       use N layers instead of the shape's (smaller test models)\n"
+           "  --pure           every matrix in TYPE's base type (no higher-precision tensors)\n"
            "  -t, --threads N  worker threads (default: all cores)\n"
            "  --list-shapes    print the known shapes\n",
            quant_mix_names());
 }
 
 int cmd_synth(int argc, char **argv) {
-    enum { O_SHAPE = 256, O_VOCAB, O_TYPE, O_SEED, O_LAYERS, O_LIST };
+    enum { O_SHAPE = 256, O_VOCAB, O_TYPE, O_SEED, O_LAYERS, O_LIST, O_PURE };
     static const struct option opts[] = {
         {"shape", required_argument, 0, O_SHAPE}, {"vocab", required_argument, 0, O_VOCAB}, {"type", required_argument, 0, O_TYPE},
         {"output", required_argument, 0, 'o'}, {"seed", required_argument, 0, O_SEED}, {"layers", required_argument, 0, O_LAYERS},
-        {"threads", required_argument, 0, 't'}, {"list-shapes", no_argument, 0, O_LIST}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 't'}, {"list-shapes", no_argument, 0, O_LIST}, {"pure", no_argument, 0, O_PURE}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     synth_params p = {.type = "Q4_K_M", .seed = 1, .progress = true};
     const char *shape = NULL;
     int c;
@@ -53,6 +54,7 @@ int cmd_synth(int argc, char **argv) {
             break;
         case 't': p.threads = atoi(optarg); break;
         case O_LIST: synth_print_shapes(); return 0;
+        case O_PURE: p.pure = true; break;
         case 'h': help(); return 0;
         default: return 2;
         }
