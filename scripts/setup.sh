@@ -8,7 +8,7 @@ PACKAGES=(
   clang libclang-rt-14-dev          # second compiler, sanitizers, libFuzzer
   libcmocka-dev                      # test framework
   libutf8proc-dev                    # Unicode tables for the tokenizers
-  python3 python3-numpy              # reference implementation for tests
+  python3 python3-numpy python3-jinja2  # reference implementations for tests
 )
 
 missing=()
