@@ -8,6 +8,7 @@ PACKAGES=(
   clang libclang-rt-14-dev          # second compiler, sanitizers, libFuzzer
   libcmocka-dev                      # test framework
   libutf8proc-dev                    # Unicode tables for the tokenizers
+  libedit-dev                        # line editing in airlock chat
   python3 python3-numpy python3-jinja2  # reference implementations for tests
 )
 

@@ -14,6 +14,7 @@ typedef struct command {
 
 static const command k_commands[] = {
     {"run", cmd_run, "generate text from a prompt with a GGUF model"},
+    {"chat", cmd_chat, "chat interactively with a model, using its chat template"},
     {"inspect", cmd_inspect, "print a GGUF file's metadata and tensor table"},
     {"import", cmd_import, "convert a llama2.c checkpoint to GGUF"},
     {"synth", cmd_synth, "write a random model at a real model's shape (for tests and benchmarks)"},

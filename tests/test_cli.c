@@ -71,11 +71,40 @@ static void test_tokenize_roundtrip(void **state) {
     free(out);
 }
 
+static void test_chat_piped(void **state) {
+    (void)state;
+    if (!test_have_model("llm/stories260K.gguf")) return;
+    char cmd[1024], *out;
+    const char *m = test_model_path("llm/stories260K.gguf");
+    /* stories260K ships no chat template: a clear message naming the way out */
+    snprintf(cmd, sizeof cmd, "printf 'hi\\n' | " AIRLOCK_BINARY " chat -m %s", m);
+    assert_int_equal(test_run(cmd, &out), 1);
+    assert_non_null(strstr(out, "--chat-template"));
+    free(out);
+    /* three turns and a reset: one reply line per message, exit 0 */
+    snprintf(cmd, sizeof cmd,
+             "printf 'Hello\\nTell me more\\n/reset\\nAgain\\n' | " AIRLOCK_BINARY
+             " chat -m %s --chat-template llama2 -n 8 --temp 0 -c 256 2>/dev/null | wc -l",
+             m);
+    assert_int_equal(test_run(cmd, &out), 0);
+    assert_int_equal(atoi(out), 3);
+    free(out);
+    /* greedy chat is deterministic: the same input twice gives the same replies */
+    char *a, *b;
+    snprintf(cmd, sizeof cmd, "printf 'Hi\\nAnd?\\n' | " AIRLOCK_BINARY " chat -m %s --chat-template chatml -n 12 --temp 0 -c 256", m);
+    assert_int_equal(test_run(cmd, &a), 0);
+    assert_int_equal(test_run(cmd, &b), 0);
+    assert_string_equal(a, b);
+    free(a);
+    free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_lists_commands),
         cmocka_unit_test(test_inspect),
         cmocka_unit_test(test_tokenize_roundtrip),
+        cmocka_unit_test(test_chat_piped),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

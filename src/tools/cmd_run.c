@@ -9,6 +9,7 @@
 
 #include "models/llm.h"
 #include "models/sampler.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 #define MAX_STOPS 16
@@ -20,22 +21,12 @@ static void help(void) {
            "  -p, --prompt TEXT         prompt (default: empty, generation starts from BOS)\n"
            "  -f, --file FILE           read the prompt from FILE\n"
            "  -n, --n-predict N         tokens to generate (default 128; -1: until end or context full)\n"
-           "  -c, --ctx-size N          context length (default: the model's)\n"
-           "  -s, --seed N              random seed (default 42)\n"
-           "      --temp T              temperature (default 0.8; 0 = greedy)\n"
-           "      --top-k N             keep the N most likely tokens (default 40; 0 = off)\n"
-           "      --top-p P             nucleus sampling (default 0.95; 1 = off)\n"
-           "      --min-p P             drop tokens below P x the best (default 0.05; 0 = off)\n"
-           "      --repeat-penalty F    penalise recent tokens (default 1.0 = off)\n"
-           "      --repeat-last-n N     how many recent tokens the penalties see (default 64)\n"
-           "      --frequency-penalty F subtract F x count of recent occurrences\n"
-           "      --presence-penalty F  subtract F once if recently present\n"
+           "%s"
            "      --stop TEXT           stop when TEXT is generated (repeatable, not printed)\n"
-           "  -t, --threads N           worker threads (default: all cores)\n"
-           "      --kv-type f16|f32     KV cache precision (default f16)\n"
            "      --no-echo             do not print the prompt\n"
            "      --special             print control tokens' text\n"
-           "  -v, --verbose             model facts, memory and speed on stderr\n");
+           "  -v, --verbose             model facts, memory and speed on stderr\n",
+           cli_gen_help());
 }
 
 static long peak_rss_kib(void) {
@@ -47,30 +38,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int parse_int(const char *s, const char *name, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "airlock run: %s must be an integer in [%ld, %ld], got '%s'\n", name, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_float(const char *s, const char *name, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "airlock run: %s must be a number in [%g, %g], got '%s'\n", name, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 /* Output with stop strings: text that might begin a stop string is held back
@@ -121,55 +88,35 @@ static int out_put(out_stream *o, const char *s, size_t n) {
 }
 
 int cmd_run(int argc, char **argv) {
-    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_REP, O_REPN, O_FREQ, O_PRES, O_STOP, O_KV, O_NOECHO, O_SPECIAL };
+    enum { O_STOP = 256, O_NOECHO, O_SPECIAL };
     static const struct option opts[] = {
         {"model", required_argument, 0, 'm'}, {"prompt", required_argument, 0, 'p'}, {"file", required_argument, 0, 'f'},
-        {"n-predict", required_argument, 0, 'n'}, {"ctx-size", required_argument, 0, 'c'}, {"seed", required_argument, 0, 's'},
-        {"temp", required_argument, 0, O_TEMP}, {"top-k", required_argument, 0, O_TOPK}, {"top-p", required_argument, 0, O_TOPP},
-        {"min-p", required_argument, 0, O_MINP}, {"repeat-penalty", required_argument, 0, O_REP},
-        {"repeat-last-n", required_argument, 0, O_REPN}, {"frequency-penalty", required_argument, 0, O_FREQ},
-        {"presence-penalty", required_argument, 0, O_PRES}, {"stop", required_argument, 0, O_STOP},
-        {"threads", required_argument, 0, 't'}, {"kv-type", required_argument, 0, O_KV}, {"no-echo", no_argument, 0, O_NOECHO},
-        {"special", no_argument, 0, O_SPECIAL}, {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"n-predict", required_argument, 0, 'n'}, {"stop", required_argument, 0, O_STOP}, {"no-echo", no_argument, 0, O_NOECHO},
+        {"special", no_argument, 0, O_SPECIAL}, {"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
+        CLI_SAMPLING_OPTIONS, {0, 0, 0, 0}};
     const char *model_path = NULL, *prompt = "", *prompt_file = NULL;
-    long n_predict = 128, n_ctx = 0, threads = 0, seed = 42, tmp;
-    sampler_params sp = sampler_default_params();
+    long n_predict = 128;
+    cli_gen_opts go;
+    cli_gen_defaults(&go);
     out_stream os = {0};
-    kv_type kv = KV_F16;
     bool verbose = false, echo = true, special = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:p:f:n:c:s:t:vh", opts, NULL)) != -1) {
+        int r = cli_gen_option("run", c == 'c' ? CLI_OPT_CTX : c == 's' ? CLI_OPT_SEED : c == 't' ? CLI_OPT_THREADS : c, optarg, &go);
+        if (r < 0) return 2;
+        if (r > 0) continue;
         switch (c) {
         case 'm': model_path = optarg; break;
         case 'p': prompt = optarg; break;
         case 'f': prompt_file = optarg; break;
-        case 'n': if (parse_int(optarg, "--n-predict", -1, 1 << 24, &n_predict)) return 2; break;
-        case 'c': if (parse_int(optarg, "--ctx-size", 0, 1 << 24, &n_ctx)) return 2; break;
-        case 's': if (parse_int(optarg, "--seed", 0, 0x7fffffffL, &seed)) return 2; break;
-        case 't': if (parse_int(optarg, "--threads", 0, 1024, &threads)) return 2; break;
-        case O_TEMP: if (parse_float(optarg, "--temp", 0, 100, &sp.temperature)) return 2; break;
-        case O_TOPK: if (parse_int(optarg, "--top-k", 0, 1 << 24, &tmp)) return 2; sp.top_k = (int)tmp; break;
-        case O_TOPP: if (parse_float(optarg, "--top-p", 0, 1, &sp.top_p)) return 2; break;
-        case O_MINP: if (parse_float(optarg, "--min-p", 0, 1, &sp.min_p)) return 2; break;
-        case O_REP: if (parse_float(optarg, "--repeat-penalty", 0.01f, 100, &sp.repeat_penalty)) return 2; break;
-        case O_REPN: if (parse_int(optarg, "--repeat-last-n", 0, 1 << 20, &tmp)) return 2; sp.penalty_last_n = (int)tmp; break;
-        case O_FREQ: if (parse_float(optarg, "--frequency-penalty", -2, 2, &sp.frequency_penalty)) return 2; break;
-        case O_PRES: if (parse_float(optarg, "--presence-penalty", -2, 2, &sp.presence_penalty)) return 2; break;
+        case 'n': if (cli_parse_int("run", optarg, "--n-predict", -1, 1 << 24, &n_predict)) return 2; break;
         case O_STOP:
             if (os.n_stops == MAX_STOPS) {
                 fprintf(stderr, "airlock run: at most %d --stop strings\n", MAX_STOPS);
                 return 2;
             }
             os.stops[os.n_stops++] = optarg;
-            break;
-        case O_KV:
-            if (strcmp(optarg, "f16") == 0) kv = KV_F16;
-            else if (strcmp(optarg, "f32") == 0) kv = KV_F32;
-            else {
-                fprintf(stderr, "airlock run: --kv-type must be f16 or f32\n");
-                return 2;
-            }
             break;
         case O_NOECHO: echo = false; break;
         case O_SPECIAL: special = true; break;
@@ -178,12 +125,10 @@ int cmd_run(int argc, char **argv) {
         default: return 2;
         }
     }
-    (void)threads;
     if (!model_path || optind != argc) {
         fprintf(stderr, "airlock run: need -m MODEL (see --help)\n");
         return 2;
     }
-    sp.seed = (uint64_t)seed;
     al_err err;
     char *prompt_buf = NULL;
     if (prompt_file) {
@@ -201,8 +146,8 @@ int cmd_run(int argc, char **argv) {
         free(prompt_buf);
         return 1;
     }
-    llm_ctx *ctx = llm_ctx_init(m, (int)n_ctx, kv, &err);
-    sampler *smp = ctx ? sampler_init(&sp, m->hp.n_vocab) : NULL;
+    llm_ctx *ctx = llm_ctx_init(m, (int)go.n_ctx, go.kv, &err);
+    sampler *smp = ctx ? sampler_init(&go.sp, m->hp.n_vocab) : NULL;
     token_vec ids = {0};
     int rc = 0;
     if (!ctx || !smp || tokenizer_encode(m->tok, prompt, strlen(prompt), true, false, &ids, &err)) {
@@ -225,7 +170,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "model: %s, arch %s, %d layers, width %d, %d/%d heads of %d, ffn %d, vocab %d, %.1f MiB of weights\n",
                 model_path, llm_arch_name(hp->arch), hp->n_layer, hp->n_embd, hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_ff,
                 hp->n_vocab, (double)m->weight_bytes / 1048576.0);
-        fprintf(stderr, "context: %d tokens, KV cache %s %.1f MiB; prompt: %zu tokens\n", ctx->n_ctx, kv == KV_F16 ? "f16" : "f32",
+        fprintf(stderr, "context: %d tokens, KV cache %s %.1f MiB; prompt: %zu tokens\n", ctx->n_ctx, go.kv == KV_F16 ? "f16" : "f32",
                 (double)llm_ctx_kv_bytes(ctx) / 1048576.0, ids.n);
     }
     double t_load = now_s();
