@@ -33,16 +33,12 @@ static void unload(loaded *l) {
     gguf_close(l->g);
 }
 
-/* Returns the number of mismatching strings in one fixture. */
-static int check_fixture(const char *name) {
-    char rel[512], path[1024];
-    snprintf(rel, sizeof rel, "tokenizer-fixtures/%s", name);
-    loaded l = load(rel);
-    snprintf(path, sizeof path, "%s.inp", test_model_path(rel));
+/* Tokenizes every string of inp_path (separated by "\n__ggml_vocab_test__\n")
+ * and compares with the matching line of out_path. Returns the mismatches. */
+static int check_pairs(const tokenizer *t, const char *name, const char *inp_path, const char *out_path) {
     size_t n_inp, n_out;
-    char *inp = test_read_file(path, &n_inp);
-    snprintf(path, sizeof path, "%s.out", test_model_path(rel));
-    char *out = test_read_file(path, &n_out);
+    char *inp = test_read_file(inp_path, &n_inp);
+    char *out = test_read_file(out_path, &n_out);
     const char *sep = "\n__ggml_vocab_test__\n";
     size_t sep_len = strlen(sep);
     char *p = inp, *end = inp + n_inp, *line = out;
@@ -55,7 +51,7 @@ static int check_fixture(const char *name) {
         *eol = 0;
         token_vec ids = {0};
         al_err err;
-        assert_int_equal(tokenizer_encode(l.t, p, len, false, false, &ids, &err), 0);
+        assert_int_equal(tokenizer_encode(t, p, len, false, false, &ids, &err), 0);
         char got[16384];
         size_t o = 0;
         for (size_t i = 0; i < ids.n && o < sizeof got - 16; i++) o += (size_t)snprintf(got + o, sizeof got - o, " %d", ids.ids[i]);
@@ -82,8 +78,56 @@ static int check_fixture(const char *name) {
     assert_true(count > 0);
     free(inp);
     free(out);
+    return bad;
+}
+
+/* Returns the number of mismatching strings in one fixture. */
+static int check_fixture(const char *name) {
+    char rel[512], inp[1024], out[1024];
+    snprintf(rel, sizeof rel, "tokenizer-fixtures/%s", name);
+    loaded l = load(rel);
+    snprintf(inp, sizeof inp, "%s.inp", test_model_path(rel));
+    snprintf(out, sizeof out, "%s.out", test_model_path(rel));
+    int bad = check_pairs(l.t, name, inp, out);
     unload(&l);
     return bad;
+}
+
+/* Pre-tokenizers of families whose vocabularies are not in the shared data:
+ * the DeepSeek LLM vocabulary (byte-level BPE, 102,400 tokens) with
+ * tokenizer.ggml.pre set to each family, against the ids llama.cpp (commit
+ * c392e5094, built beside the project) produced for the same 336 strings
+ * (multilingual text, code, numbers, whitespace runs, random mixtures):
+ * tests/data/pretokenizers/pretok-<pre>.out. */
+static void test_pretokenizers_against_llama_cpp(void **state) {
+    (void)state;
+    static const char *pres[] = {"gpt-2", "mpt", "llama-bpe", "qwen2", "deepseek-llm", "deepseek-coder",
+                                 "starcoder", "refact", "smollm", "falcon", "default"};
+    al_err err;
+    gguf_ctx *v = gguf_open(test_model_path("tokenizer-fixtures/ggml-vocab-deepseek-llm.gguf"), &err);
+    if (!v) fail_msg("%s", err.msg);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof pres / sizeof *pres; i++) {
+        gguf_writer *w = gguf_writer_init(3);
+        for (uint64_t k = 0; k < v->n_kv; k++) {
+            if (strcmp(v->kv[k].key, "tokenizer.ggml.pre") == 0) assert_int_equal(gguf_writer_add_str(w, v->kv[k].key, pres[i]), 0);
+            else assert_int_equal(gguf_writer_add_value(w, v->kv[k].key, &v->kv[k].value), 0);
+        }
+        assert_int_equal(gguf_writer_write(w, test_path("pre.gguf"), NULL, NULL, &err), 0);
+        gguf_writer_free(w);
+        gguf_ctx *g = gguf_open(test_path("pre.gguf"), &err);
+        assert_non_null(g);
+        tokenizer *t = tokenizer_load(g, &err);
+        if (!t) fail_msg("%s: %s", pres[i], err.msg);
+        char inp[1024], out[1024];
+        snprintf(inp, sizeof inp, "%s/pretokenizers/pretok.inp", AIRLOCK_TEST_DATA);
+        snprintf(out, sizeof out, "%s/pretokenizers/pretok-%s.out", AIRLOCK_TEST_DATA, pres[i]);
+        bad += check_pairs(t, pres[i], inp, out);
+        tokenizer_free(t);
+        gguf_close(g);
+    }
+    gguf_close(v);
+    assert_int_equal(bad, 0);
 }
 
 static void test_all_fixtures(void **state) {
@@ -251,6 +295,7 @@ static void test_bad_metadata(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_fixtures),
+        cmocka_unit_test(test_pretokenizers_against_llama_cpp),
         cmocka_unit_test(test_decode_is_inverse),
         cmocka_unit_test(test_special_tokens),
         cmocka_unit_test(test_hostile_text),
