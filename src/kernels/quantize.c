@@ -279,15 +279,7 @@ static void q8_k_block(const float *x, uint8_t *b) {
 }
 
 bool quant_can_quantize(uint32_t type) {
-    switch (type) {
-    case GGML_TYPE_F32: case GGML_TYPE_F16: case GGML_TYPE_BF16:
-    case GGML_TYPE_Q4_0: case GGML_TYPE_Q4_1: case GGML_TYPE_Q5_0: case GGML_TYPE_Q5_1: case GGML_TYPE_Q8_0:
-    case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: case GGML_TYPE_Q4_K: case GGML_TYPE_Q5_K: case GGML_TYPE_Q6_K:
-    case GGML_TYPE_Q8_K:
-        return true;
-    default:
-        return false;
-    }
+    return quant_can_dequantize(type); /* every type we read, we can also write */
 }
 
 void quantize_row(uint32_t type, const float *src, void *dst, int64_t n) {

@@ -582,6 +582,15 @@ static heap_ent heap_pop(work *w) {
     return top;
 }
 
+/* Merges symbol e.right into e.left (its right neighbour) and unlinks it. */
+static void sym_merge(work *w, const heap_ent *e) {
+    sym *a = &w->syms[e->left], *b = &w->syms[e->right];
+    a->n += b->n;
+    b->n = 0;
+    a->next = b->next;
+    if (b->next >= 0) w->syms[b->next].prev = e->left;
+}
+
 static void emit(work *w, token_vec *out, int32_t id) {
     if (token_vec_push(out, id)) w->oom = true;
 }
@@ -611,10 +620,7 @@ static void spm_encode(const tokenizer *t, work *w, size_t begin, size_t end, to
         heap_ent e = heap_pop(w);
         sym *a = &w->syms[e.left], *b = &w->syms[e.right];
         if (a->n == 0 || b->n == 0 || a->n + b->n != e.size) continue;
-        a->n += b->n;
-        b->n = 0;
-        a->next = b->next;
-        if (b->next >= 0) w->syms[b->next].prev = e.left;
+        sym_merge(w, &e);
         spm_try_bigram(t, w, a->prev, e.left);
         spm_try_bigram(t, w, e.left, a->next);
     }
@@ -705,10 +711,7 @@ static void bpe_word(const tokenizer *t, work *w, const uint32_t *cps, size_t n,
         if (a->n == 0 || b->n == 0 || a->id != e.left_id || b->id != e.right_id || a->next != e.right) continue;
         const pair_entry *pe = pair_map_get(&t->merges, a->id, b->id);
         a->id = pe->merged;
-        a->n += b->n;
-        b->n = 0;
-        a->next = b->next;
-        if (b->next >= 0) w->syms[b->next].prev = e.left;
+        sym_merge(w, &e);
         bpe_try_pair(t, w, a->prev, e.left);
         bpe_try_pair(t, w, e.left, a->next);
     }
