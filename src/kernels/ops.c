@@ -4,7 +4,26 @@
 #include <assert.h>
 #include <math.h>
 
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/threadpool.h"
 #include "kernels/quants.h"
+
+static threadpool *g_pool;
+
+int ops_set_threads(int n) {
+    if (n <= 0) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) n = 1;
+    if (threadpool_size(g_pool) == n && (g_pool || n == 1)) return 0;
+    threadpool_free(g_pool);
+    g_pool = NULL;
+    if (n == 1) return 0;
+    g_pool = threadpool_init(n);
+    return g_pool ? 0 : -1;
+}
+
+int ops_get_threads(void) { return threadpool_size(g_pool); }
 
 float op_dot(const float *a, const float *b, int n) {
     float s = 0.0f;
@@ -17,8 +36,41 @@ void op_get_row(const weight *w, int64_t r, float *out) {
     dequantize_row(w->type, (const uint8_t *)w->data + (size_t)r * w->row_bytes, out, w->n_cols);
 }
 
+#define MATVEC_CHUNK 16 /* rows per task */
+
+typedef struct matvec_job {
+    float *out;
+    const weight *w;
+    const float *x;
+} matvec_job;
+
+/* Rows [i * MATVEC_CHUNK, ...) of one matvec. */
+static void matvec_chunk(void *arg, int64_t i) {
+    const matvec_job *j = arg;
+    const weight *w = j->w;
+    int n = (int)w->n_cols;
+    int64_t r0 = i * MATVEC_CHUNK, r1 = r0 + MATVEC_CHUNK < w->n_rows ? r0 + MATVEC_CHUNK : w->n_rows;
+    if (w->type == GGML_TYPE_F32) {
+        for (int64_t r = r0; r < r1; r++)
+            j->out[r] = op_dot((const float *)((const uint8_t *)w->data + (size_t)r * w->row_bytes), j->x, n);
+        return;
+    }
+    float *row = malloc((size_t)n * sizeof *row);
+    if (!row) abort(); /* a few KiB: out of memory here is not recoverable mid-layer */
+    for (int64_t r = r0; r < r1; r++) {
+        op_get_row(w, r, row);
+        j->out[r] = op_dot(row, j->x, n);
+    }
+    free(row);
+}
+
 void op_matvec(float *out, const weight *w, const float *x, float *scratch) {
     int n = (int)w->n_cols;
+    if (threadpool_size(g_pool) > 1 && w->n_rows >= 4 * MATVEC_CHUNK) {
+        matvec_job j = {out, w, x};
+        threadpool_run(g_pool, matvec_chunk, &j, (w->n_rows + MATVEC_CHUNK - 1) / MATVEC_CHUNK);
+        return;
+    }
     if (w->type == GGML_TYPE_F32) {
         for (int64_t r = 0; r < w->n_rows; r++)
             out[r] = op_dot((const float *)((const uint8_t *)w->data + (size_t)r * w->row_bytes), x, n);

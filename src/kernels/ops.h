@@ -19,6 +19,11 @@ typedef struct weight {
     const void *data;
 } weight;
 
+/* Sets the threads op_matvec spreads rows over (1: single-threaded; 0: all
+ * cores). Call between computations, not during one. Returns 0 or -1. */
+int ops_set_threads(int n);
+int ops_get_threads(void);
+
 /* out[r] = dot(row r of W, x) for r in [0, W->n_rows). x has W->n_cols
  * elements. scratch holds W->n_cols floats. */
 void op_matvec(float *out, const weight *w, const float *x, float *scratch);

@@ -120,6 +120,10 @@ int cmd_chat(int argc, char **argv) {
         return 2;
     }
     al_err err;
+    if (ops_set_threads((int)go.threads)) {
+        fprintf(stderr, "airlock chat: cannot start %ld threads\n", go.threads);
+        return 1;
+    }
     llm_model *m = llm_load(model_path, &err);
     if (!m) {
         fprintf(stderr, "airlock chat: %s\n", err.msg);
@@ -243,6 +247,7 @@ int cmd_chat(int argc, char **argv) {
         free(r);
     }
 done:
+    ops_set_threads(1);
     convo_truncate(&cv, 0);
     free(cv.m);
     free(cv.owned);

@@ -130,6 +130,10 @@ int cmd_run(int argc, char **argv) {
         return 2;
     }
     al_err err;
+    if (ops_set_threads((int)go.threads)) {
+        fprintf(stderr, "airlock run: cannot start %ld threads\n", go.threads);
+        return 1;
+    }
     char *prompt_buf = NULL;
     if (prompt_file) {
         prompt_buf = file_read_all(prompt_file, NULL, &err);
@@ -242,6 +246,7 @@ int cmd_run(int argc, char **argv) {
                 (double)m->gguf->size / 1048576.0, (double)llm_ctx_kv_bytes(ctx) / 1048576.0);
     }
 done:
+    ops_set_threads(1);
     free(os.buf);
     token_vec_free(&ids);
     sampler_free(smp);
