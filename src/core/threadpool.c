@@ -1,23 +1,46 @@
-/* threadpool.c - workers take indices from a shared atomic counter. */
+/* threadpool.c - workers take indices from a shared atomic counter.
+ *
+ * A forward pass runs a few hundred short parallel loops per token, so the
+ * hand-off must cost far less than a sleep/wake: between loops workers spin
+ * on a generation counter for a while, and only then sleep on a condition
+ * variable. threadpool_run wakes sleepers only when there are any. */
 #include "core/threadpool.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+#define SPIN_ROUNDS (1 << 17) /* about a millisecond of polling before sleeping */
 
 struct threadpool {
     int n;                 /* threads including the caller */
     pthread_t *threads;    /* [n - 1] workers */
     pthread_mutex_t mu;
-    pthread_cond_t work_cv, done_cv;
-    uint64_t generation;   /* bumped for each run */
-    int busy;              /* workers still in the current run */
-    bool stop;
+    pthread_cond_t work_cv;
+    int sleepers;          /* workers waiting on work_cv (under mu) */
+    uint64_t generation;   /* atomic: bumped for each run */
+    int pending;           /* atomic: workers still in the current run */
+    bool stop;             /* atomic */
     threadpool_fn fn;
     void *arg;
     int64_t n_items;
     int64_t next;          /* atomic: next index to take */
 };
+
+static _Thread_local int t_index;
+
+int threadpool_thread_index(void) { return t_index; }
+
+typedef struct worker_arg {
+    threadpool *p;
+    int index;
+} worker_arg;
 
 static void drain(threadpool *p) {
     for (;;) {
@@ -27,20 +50,35 @@ static void drain(threadpool *p) {
     }
 }
 
-static void *worker(void *arg) {
-    threadpool *p = arg;
-    uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->work_cv, &p->mu);
-        if (p->stop) break;
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
-        drain(p);
-        pthread_mutex_lock(&p->mu);
-        if (--p->busy == 0) pthread_cond_signal(&p->done_cv);
+/* Waits until the generation differs from seen (or stop). Returns it. */
+static uint64_t wait_work(threadpool *p, uint64_t seen) {
+    for (int i = 0; i < SPIN_ROUNDS; i++) {
+        uint64_t g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE);
+        if (g != seen || __atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) return g;
+        CPU_RELAX();
     }
+    pthread_mutex_lock(&p->mu);
+    p->sleepers++;
+    uint64_t g;
+    while ((g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE)) == seen && !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE))
+        pthread_cond_wait(&p->work_cv, &p->mu);
+    p->sleepers--;
     pthread_mutex_unlock(&p->mu);
+    return g;
+}
+
+static void *worker(void *arg) {
+    worker_arg wa = *(worker_arg *)arg;
+    free(arg);
+    threadpool *p = wa.p;
+    t_index = wa.index;
+    uint64_t seen = 0;
+    for (;;) {
+        seen = wait_work(p, seen);
+        if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) break;
+        drain(p);
+        __atomic_fetch_sub(&p->pending, 1, __ATOMIC_RELEASE);
+    }
     return NULL;
 }
 
@@ -50,7 +88,6 @@ threadpool *threadpool_init(int n_threads) {
     p->n = n_threads < 1 ? 1 : n_threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
-    pthread_cond_init(&p->done_cv, NULL);
     if (p->n > 1) {
         p->threads = calloc((size_t)p->n - 1, sizeof *p->threads);
         if (!p->threads) {
@@ -58,7 +95,10 @@ threadpool *threadpool_init(int n_threads) {
             return NULL;
         }
         for (int i = 0; i < p->n - 1; i++) {
-            if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
+            worker_arg *wa = malloc(sizeof *wa);
+            if (wa) *wa = (worker_arg){p, i + 1};
+            if (!wa || pthread_create(&p->threads[i], NULL, worker, wa) != 0) {
+                free(wa);
                 p->n = i + 1; /* run with the workers we got */
                 break;
             }
@@ -70,14 +110,13 @@ threadpool *threadpool_init(int n_threads) {
 void threadpool_free(threadpool *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
-    p->stop = true;
+    __atomic_store_n(&p->stop, true, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; p->threads && i < p->n - 1; i++) pthread_join(p->threads[i], NULL);
     free(p->threads);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
-    pthread_cond_destroy(&p->done_cv);
     free(p);
 }
 
@@ -88,17 +127,15 @@ void threadpool_run(threadpool *p, threadpool_fn fn, void *arg, int64_t n) {
         for (int64_t i = 0; i < n; i++) fn(arg, i);
         return;
     }
-    pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->arg = arg;
     p->n_items = n;
-    p->next = 0;
-    p->busy = p->n - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->work_cv);
+    __atomic_store_n(&p->next, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->pending, p->n - 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&p->generation, 1, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&p->mu);
+    if (p->sleepers > 0) pthread_cond_broadcast(&p->work_cv);
     pthread_mutex_unlock(&p->mu);
     drain(p);
-    pthread_mutex_lock(&p->mu);
-    while (p->busy > 0) pthread_cond_wait(&p->done_cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) CPU_RELAX();
 }

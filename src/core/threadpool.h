@@ -14,5 +14,8 @@ threadpool *threadpool_init(int n_threads);
 void threadpool_free(threadpool *p);
 int threadpool_size(const threadpool *p);
 void threadpool_run(threadpool *p, threadpool_fn fn, void *arg, int64_t n);
+/* The calling thread's index in its pool: 0 for the thread that calls
+ * threadpool_run (and any thread outside a pool), 1..n-1 for workers. */
+int threadpool_thread_index(void);
 
 #endif

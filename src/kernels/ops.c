@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/threadpool.h"
+#include "kernels/qdot.h"
 #include "kernels/quants.h"
 
 static threadpool *g_pool;
@@ -36,51 +37,86 @@ void op_get_row(const weight *w, int64_t r, float *out) {
     dequantize_row(w->type, (const uint8_t *)w->data + (size_t)r * w->row_bytes, out, w->n_cols);
 }
 
-#define MATVEC_CHUNK 16 /* rows per task */
+/* ---- matrix products ---------------------------------------------------------------- */
 
-typedef struct matvec_job {
-    float *out;
+/* Buffers reused across calls: quantized activations and per-thread rows. */
+static uint8_t *g_act;
+static size_t g_act_cap;
+static float *g_scratch;
+static size_t g_scratch_cap;
+
+static int grow(void **p, size_t *cap, size_t want) {
+    if (want <= *cap) return 0;
+    void *q = NULL;
+    if (posix_memalign(&q, 64, want)) return -1;
+    free(*p);
+    *p = q;
+    *cap = want;
+    return 0;
+}
+
+#define MM_TOK_BLOCK 64 /* activation rows a task keeps in cache */
+
+typedef struct matmul_job {
+    float *out;           /* [nt][n_rows] */
     const weight *w;
-    const float *x;
-} matvec_job;
+    const float *x;       /* [nt][n_cols] */
+    int nt;
+    qdot_act fmt;
+    size_t act_row;
+    qdot_gemm_fn gemm;
+    int64_t row_chunk;    /* rows per task */
+    int64_t n_row_chunks;
+} matmul_job;
 
-/* Rows [i * MATVEC_CHUNK, ...) of one matvec. */
-static void matvec_chunk(void *arg, int64_t i) {
-    const matvec_job *j = arg;
+static void quantize_task(void *arg, int64_t t) {
+    const matmul_job *j = arg;
+    qdot_quantize_act(j->fmt, j->x + (size_t)t * (size_t)j->w->n_cols, g_act + (size_t)t * j->act_row, j->w->n_cols);
+}
+
+/* Task i: row chunk i % n_row_chunks of token block i / n_row_chunks, so
+ * consecutive tasks reuse the same activations while weights stream by. */
+static void gemm_task(void *arg, int64_t i) {
+    const matmul_job *j = arg;
     const weight *w = j->w;
-    int n = (int)w->n_cols;
-    int64_t r0 = i * MATVEC_CHUNK, r1 = r0 + MATVEC_CHUNK < w->n_rows ? r0 + MATVEC_CHUNK : w->n_rows;
-    if (w->type == GGML_TYPE_F32) {
-        for (int64_t r = r0; r < r1; r++)
-            j->out[r] = op_dot((const float *)((const uint8_t *)w->data + (size_t)r * w->row_bytes), j->x, n);
-        return;
-    }
-    float *row = malloc((size_t)n * sizeof *row);
-    if (!row) abort(); /* a few KiB: out of memory here is not recoverable mid-layer */
-    for (int64_t r = r0; r < r1; r++) {
-        op_get_row(w, r, row);
-        j->out[r] = op_dot(row, j->x, n);
-    }
-    free(row);
+    int64_t r0 = (i % j->n_row_chunks) * j->row_chunk, t0 = (i / j->n_row_chunks) * MM_TOK_BLOCK;
+    int64_t nr = w->n_rows - r0 < j->row_chunk ? w->n_rows - r0 : j->row_chunk;
+    int64_t nt = j->nt - t0 < MM_TOK_BLOCK ? j->nt - t0 : MM_TOK_BLOCK;
+    float *scratch = g_scratch + (size_t)threadpool_thread_index() * (size_t)w->n_cols;
+    j->gemm(w->type, (const uint8_t *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, g_act + (size_t)t0 * j->act_row,
+            j->act_row, w->n_cols, j->out + (size_t)t0 * (size_t)w->n_rows + (size_t)r0, (size_t)w->n_rows, (int)nr, (int)nt,
+            scratch);
+}
+
+int op_matmul(float *out, const weight *w, const float *x, int nt) {
+    int threads = threadpool_size(g_pool);
+    matmul_job j = {.out = out, .w = w, .x = x, .nt = nt};
+    j.fmt = qdot_act_for(w->type, w->n_cols);
+    j.act_row = qdot_act_row_bytes(j.fmt, w->n_cols);
+    j.gemm = qdot_gemm_get(w->type, cpu_level_get());
+    if (!j.gemm) return -1;
+    if (grow((void **)&g_act, &g_act_cap, j.act_row * (size_t)nt) ||
+        grow((void **)&g_scratch, &g_scratch_cap, (size_t)threads * (size_t)w->n_cols * sizeof(float)))
+        return -1;
+    if (nt > 1) threadpool_run(g_pool, quantize_task, &j, nt);
+    else quantize_task(&j, 0);
+    /* enough row chunks that every thread gets several (load balance), each
+     * a multiple of the 4-row tile */
+    int64_t chunk = w->n_rows / ((int64_t)threads * (nt > 4 ? 4 : 16));
+    chunk = chunk < 16 ? 16 : (chunk + 3) & ~(int64_t)3;
+    j.row_chunk = chunk;
+    j.n_row_chunks = (w->n_rows + chunk - 1) / chunk;
+    int64_t tasks = j.n_row_chunks * ((nt + MM_TOK_BLOCK - 1) / MM_TOK_BLOCK);
+    threadpool_run(g_pool, gemm_task, &j, tasks);
+    return 0;
 }
 
 void op_matvec(float *out, const weight *w, const float *x, float *scratch) {
-    int n = (int)w->n_cols;
-    if (threadpool_size(g_pool) > 1 && w->n_rows >= 4 * MATVEC_CHUNK) {
-        matvec_job j = {out, w, x};
-        threadpool_run(g_pool, matvec_chunk, &j, (w->n_rows + MATVEC_CHUNK - 1) / MATVEC_CHUNK);
-        return;
-    }
-    if (w->type == GGML_TYPE_F32) {
-        for (int64_t r = 0; r < w->n_rows; r++)
-            out[r] = op_dot((const float *)((const uint8_t *)w->data + (size_t)r * w->row_bytes), x, n);
-        return;
-    }
-    for (int64_t r = 0; r < w->n_rows; r++) {
-        op_get_row(w, r, scratch);
-        out[r] = op_dot(scratch, x, n);
-    }
+    (void)scratch;
+    if (op_matmul(out, w, x, 1)) abort(); /* out of memory for a few KiB: not recoverable mid-layer */
 }
+
+void ops_parallel_for(void (*fn)(void *arg, int64_t i), void *arg, int64_t n) { threadpool_run(g_pool, fn, arg, n); }
 
 void op_rmsnorm(float *out, const float *x, const float *g, int n, float eps) {
     float ss = 0.0f;

@@ -1,7 +1,8 @@
 /* ops.h - the numeric operations of a transformer forward pass.
  *
- * These are the reference implementations: plain C, single-threaded, in
- * float32 arithmetic. Optimised variants must agree with them (tests). */
+ * Matrix products go through the integer kernels of kernels/qdot.h (SIMD
+ * variants chosen at run time); the element-wise operations are plain C
+ * in float32. */
 #ifndef AIRLOCK_KERNELS_OPS_H
 #define AIRLOCK_KERNELS_OPS_H
 
@@ -24,9 +25,19 @@ typedef struct weight {
 int ops_set_threads(int n);
 int ops_get_threads(void);
 
-/* out[r] = dot(row r of W, x) for r in [0, W->n_rows). x has W->n_cols
- * elements. scratch holds W->n_cols floats. */
+/* out[t][r] = dot(row r of W, x[t]) for r < W->n_rows, t < nt: x is
+ * [nt][W->n_cols], out [nt][W->n_rows]. Activations are quantized to the
+ * weight type's integer format (kernels/qdot.h) and the work is spread over
+ * the thread pool, using the kernels of cpu_level_get(). Uses buffers
+ * shared by all calls: one computation at a time. Returns 0, or -1 when out
+ * of memory. */
+int op_matmul(float *out, const weight *w, const float *x, int nt);
+
+/* op_matmul for one row (aborts when out of memory). scratch is unused. */
 void op_matvec(float *out, const weight *w, const float *x, float *scratch);
+
+/* Calls fn(arg, i) for i < n on the thread pool ops_set_threads sized. */
+void ops_parallel_for(void (*fn)(void *arg, int64_t i), void *arg, int64_t n);
 
 /* Dequantizes row r of W into out[W->n_cols]. */
 void op_get_row(const weight *w, int64_t r, float *out);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/qdot.h"
 #include "models/llm.h"
 #include "models/synth.h"
 #include "test_util.h"
@@ -60,7 +61,7 @@ static void compare(const char *shape, const char *type, double *worst_rel) {
     llm_model *m = llm_load(path, &err);
     if (!m) fail_msg("%s", err.msg);
     int V = m->hp.n_vocab;
-    llm_ctx *c = llm_ctx_init(m, 64, KV_F16, &err);
+    llm_ctx *c = llm_ctx_init(m, 64, KV_F32, &err);
     const float *lg = NULL;
     for (int i = 0; i < N_PROMPT; i++) assert_non_null(lg = llm_decode(c, k_prompt[i], &err));
     float *mine = malloc((size_t)V * sizeof *mine);
@@ -84,9 +85,15 @@ static void compare(const char *shape, const char *type, double *worst_rel) {
         max_logit = fabs(ref[v]) > max_logit ? fabs(ref[v]) : max_logit;
     }
     double rel = max_abs / max_logit;
-    /* Tolerance: float32 arithmetic and an F16 KV cache against float64;
-     * both sides dequantize the weights exactly. */
-    const double tol = 2e-3;
+    /* Tolerance: float32 arithmetic against float64 (F32 KV cache); both
+     * sides dequantize the weights exactly. For Q4_0/Q5_0/Q8_0/Q4_K/Q6_K
+     * both sides also quantize activations to 8 bits per block (the
+     * reference does it independently, in float64): there a float32/float64
+     * difference can round an activation to the neighbouring integer, one
+     * step that the random-weight model carries to the logits, so the bound
+     * is wider. The kernels themselves are checked exactly in test_qdot. */
+    uint32_t wt = (uint32_t)ggml_type_from_name(type);
+    const double tol = qdot_act_for(wt, 256) == QDOT_ACT_F32 ? 2e-3 : 3e-2;
     if (rel > tol) fail_msg("%s %s: relative logit error %.3g > %.3g", shape, type, rel, tol);
     if (rel > *worst_rel) *worst_rel = rel;
     /* greedy choices agree at every step, except where the reference's top two

@@ -74,14 +74,33 @@ def read_gguf(path):
         infos.append((name, ne, t, off))
     align = meta.get("general.alignment", 32)
     base = (r.p + align - 1) // align * align
-    tensors = {}
+    tensors, types = {}, {}
     for name, ne, t, off in infos:
+        types[name] = TYPES[t][0]
         tname, bs, ts = TYPES[t]
         n = int(np.prod(ne))
         raw = np.frombuffer(data, dtype=np.uint8, count=n // bs * ts, offset=base + off)
         x = dequant(t, raw, n)
         tensors[name] = x.reshape(list(reversed(ne))) if len(ne) > 1 else x
-    return meta, tensors
+    return meta, tensors, types
+
+
+# ---- activation quantization (the documented semantics of the engines) ----------------
+# Fast engines multiply quantized weights with activations quantized on the
+# fly: for Q4_0/Q5_0/Q8_0 weights in blocks of 32, for Q4_K/Q6_K in blocks of
+# 256, each block scaled by max|x|/127 and rounded to the nearest integer.
+ACT_BLOCK = {"Q4_0": 32, "Q5_0": 32, "Q8_0": 32, "Q4_K": 256, "Q6_K": 256}
+
+
+def quantize_act(x, wtype):
+    bs = ACT_BLOCK.get(wtype)
+    if bs is None:
+        return x
+    shp = x.shape
+    b = x.reshape(-1, bs)
+    d = np.abs(b).max(axis=1, keepdims=True) / 127.0
+    q = np.clip(np.rint(np.divide(b, d, out=np.zeros_like(b), where=d > 0)), -127, 127)
+    return (q * d).reshape(shp)
 
 
 # ---- dequantization -------------------------------------------------------------------
@@ -206,7 +225,7 @@ def rope(x, pos, dim, base, neox, factors, scale):
 
 class Model:
     def __init__(self, path):
-        meta, t = read_gguf(path)
+        meta, t, self.types = read_gguf(path)
         arch = meta["general.architecture"]
         a = lambda k, d=None: meta.get(arch + "." + k, d)
         self.arch = arch
@@ -224,7 +243,11 @@ class Model:
         self.neox = arch in ("qwen2", "qwen3")
         self.t = t
         self.factors = t.get("rope_freqs.weight")
-        self.out = t["output.weight"] if "output.weight" in t else t["token_embd.weight"]
+        self.out_name = "output.weight" if "output.weight" in t else "token_embd.weight"
+
+    def mm(self, x, name):
+        """x @ W.T with x quantized as the weight type's kernels quantize it."""
+        return quantize_act(x, self.types[name]) @ self.t[name].T
 
     def logits(self, tokens):
         t, T = self.t, len(tokens)
@@ -234,9 +257,9 @@ class Model:
         for l in range(self.L):
             p = "blk.%d." % l
             h = rmsnorm(x, t[p + "attn_norm.weight"], self.eps)
-            q = h @ t[p + "attn_q.weight"].T
-            k = h @ t[p + "attn_k.weight"].T
-            v = h @ t[p + "attn_v.weight"].T
+            q = self.mm(h, p + "attn_q.weight")
+            k = self.mm(h, p + "attn_k.weight")
+            v = self.mm(h, p + "attn_v.weight")
             if p + "attn_q.bias" in t:
                 q, k, v = q + t[p + "attn_q.bias"], k + t[p + "attn_k.bias"], v + t[p + "attn_v.bias"]
             q = q.reshape(T, self.H, self.hd)
@@ -254,13 +277,13 @@ class Model:
             att = np.exp(att - att.max(axis=-1, keepdims=True))
             att /= att.sum(axis=-1, keepdims=True)
             o = np.einsum("hts,shd->thd", att, v).reshape(T, self.H * self.hd)
-            x = x + o @ t[p + "attn_output.weight"].T
+            x = x + self.mm(o, p + "attn_output.weight")
             h = rmsnorm(x, t[p + "ffn_norm.weight"], self.eps)
-            gate = h @ t[p + "ffn_gate.weight"].T
-            up = h @ t[p + "ffn_up.weight"].T
-            x = x + (gate / (1.0 + np.exp(-gate)) * up) @ t[p + "ffn_down.weight"].T
+            gate = self.mm(h, p + "ffn_gate.weight")
+            up = self.mm(h, p + "ffn_up.weight")
+            x = x + self.mm(gate / (1.0 + np.exp(-gate)) * up, p + "ffn_down.weight")
         x = rmsnorm(x, t["output_norm.weight"], self.eps)
-        return x[-1] @ self.out.T
+        return self.mm(x[-1:], self.out_name)[0]
 
 
 def main():

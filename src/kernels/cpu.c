@@ -1,0 +1,51 @@
+/* cpu.c - processor feature detection and the kernel level in use. */
+#include "kernels/cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int g_level = -1; /* -1: not yet decided */
+
+cpu_level cpu_level_max(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        return CPU_LEVEL_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        return CPU_LEVEL_AVX2;
+#endif
+    return CPU_LEVEL_SCALAR;
+}
+
+int cpu_level_parse(const char *s) {
+    if (!s) return -1;
+    if (strcmp(s, "scalar") == 0) return CPU_LEVEL_SCALAR;
+    if (strcmp(s, "avx2") == 0) return CPU_LEVEL_AVX2;
+    if (strcmp(s, "avx512") == 0) return CPU_LEVEL_AVX512;
+    return -1;
+}
+
+cpu_level cpu_level_set(cpu_level l) {
+    cpu_level max = cpu_level_max();
+    g_level = (int)(l > max ? max : l);
+    return (cpu_level)g_level;
+}
+
+cpu_level cpu_level_get(void) {
+    if (g_level < 0) {
+        int want = cpu_level_parse(getenv("AIRLOCK_CPU"));
+        cpu_level_set(want < 0 ? cpu_level_max() : (cpu_level)want);
+    }
+    return (cpu_level)g_level;
+}
+
+const char *cpu_level_name(cpu_level l) {
+    switch (l) {
+    case CPU_LEVEL_SCALAR: return "scalar";
+    case CPU_LEVEL_AVX2: return "avx2";
+    case CPU_LEVEL_AVX512: return "avx512";
+    }
+    return "?";
+}

@@ -1,0 +1,262 @@
+/* qdot.c - activation quantization, the scalar (reference) kernels and the
+ * choice of kernel per CPU level. */
+#include "kernels/qdot.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "formats/ggml_types.h"
+#include "kernels/fp16.h"
+#include "kernels/qdot_tile.h"
+#include "kernels/quants.h"
+
+qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
+    switch (wtype) {
+    case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return n % 32 == 0 ? QDOT_ACT_Q8B : QDOT_ACT_F32;
+    case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
+    default: return QDOT_ACT_F32;
+    }
+}
+
+static size_t round64(size_t b) { return (b + 63) & ~(size_t)63; }
+
+size_t qdot_act_row_bytes(qdot_act f, int64_t n) {
+    size_t un = (size_t)n;
+    switch (f) {
+    case QDOT_ACT_Q8B: return round64(un + un);
+    case QDOT_ACT_Q8K: return round64(un + 4 * (un / 256) + 2 * (un / 16));
+    case QDOT_ACT_F32: break;
+    }
+    return round64(4 * un);
+}
+
+/* Rounds x * id to the nearest integer in [-127, 127]. */
+static inline int q8(float x, float id) {
+    int v = (int)lrintf(x * id);
+    return v > 127 ? 127 : v < -127 ? -127 : v;
+}
+
+static float absmax(const float *x, int n) {
+    float m = 0.0f;
+    for (int i = 0; i < n; i++) m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+    return m;
+}
+
+void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
+    if (f == QDOT_ACT_F32) {
+        memcpy(dst, x, (size_t)n * sizeof(float));
+        return;
+    }
+    if (f == QDOT_ACT_Q8B) {
+        assert(n % 32 == 0);
+        float *dl = (float *)(void *)(dst + n);
+        for (int64_t b = 0; b < n / 32; b++) {
+            const float *xb = x + 32 * b;
+            float d = absmax(xb, 32) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            for (int i = 0; i < 32; i++) dst[32 * b + i] = (uint8_t)(q8(xb[i], id) + 128);
+            for (int i = 0; i < 8; i++) dl[8 * b + i] = d;
+        }
+        return;
+    }
+    assert(n % 256 == 0);
+    int8_t *q = (int8_t *)dst;
+    float *d = (float *)(void *)(dst + n);
+    int16_t *bsum = (int16_t *)(void *)(dst + n + 4 * (n / 256));
+    for (int64_t b = 0; b < n / 256; b++) {
+        const float *xb = x + 256 * b;
+        float s = absmax(xb, 256) / 127.0f, id = s > 0 ? 1.0f / s : 0.0f;
+        d[b] = s;
+        for (int g = 0; g < 16; g++) {
+            int sum = 0;
+            for (int i = 0; i < 16; i++) {
+                int v = q8(xb[16 * g + i], id);
+                q[256 * b + 16 * g + i] = (int8_t)v;
+                sum += v;
+            }
+            bsum[16 * b + g] = (int16_t)sum;
+        }
+    }
+}
+
+/* ---- scalar kernels -------------------------------------------------------------- */
+
+static inline float f16_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return fp16_to_fp32(h);
+}
+
+/* The 32 signed weights of one Q4_0 / Q5_0 / Q8_0 block, and its scale. */
+static float block32_weights(uint32_t wtype, const uint8_t *b, int w[32]) {
+    if (wtype == GGML_TYPE_Q8_0) {
+        for (int i = 0; i < 32; i++) w[i] = (int8_t)b[2 + i];
+    } else if (wtype == GGML_TYPE_Q4_0) {
+        for (int i = 0; i < 16; i++) {
+            w[i] = (b[2 + i] & 0x0F) - 8;
+            w[i + 16] = (b[2 + i] >> 4) - 8;
+        }
+    } else {
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        for (int i = 0; i < 16; i++) {
+            w[i] = ((b[6 + i] & 0x0F) | (int)((qh >> i) & 1) << 4) - 16;
+            w[i + 16] = ((b[6 + i] >> 4) | (int)((qh >> (i + 16)) & 1) << 4) - 16;
+        }
+    }
+    return f16_at(b);
+}
+
+static void gemm_q8b_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
+                            int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
+    (void)scratch;
+    size_t bsz = qdot_block_bytes(wtype);
+    int64_t nb = n / 32;
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *wr = w + (size_t)r * w_stride;
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *q = act + (size_t)t * act_stride;
+            const float *dl = (const float *)(const void *)(q + n);
+            float sum = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                int wv[32];
+                float d = block32_weights(wtype, wr + (size_t)b * bsz, wv);
+                int isum = 0;
+                for (int i = 0; i < 32; i++) isum += wv[i] * ((int)q[32 * b + i] - 128);
+                sum += d * dl[8 * b] * (float)isum;
+            }
+            out[(size_t)t * ldo + (size_t)r] = sum;
+        }
+    }
+}
+
+/* One Q4_K or Q6_K super-block: its 256 unsigned weights q (0..15 or
+ * 0..63), the per-16 scale of each element's sub-block (as 16 entries),
+ * and the offsets: value = d * sc * q - dmin * m (Q4_K; m per 16 as well)
+ * or d * sc * (q - 32) (Q6_K). */
+typedef struct kblock {
+    uint8_t q[256];
+    int sc[16], m[16];
+    float d, dmin;
+} kblock;
+
+static void kblock_unpack(uint32_t wtype, const uint8_t *b, kblock *k) {
+    if (wtype == GGML_TYPE_Q4_K) {
+        k->d = f16_at(b);
+        k->dmin = f16_at(b + 2);
+        const uint8_t *qs = b + 16;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            k4_scale_min(j, b + 4, &sc, &m);
+            k->sc[2 * j] = k->sc[2 * j + 1] = sc;
+            k->m[2 * j] = k->m[2 * j + 1] = m;
+        }
+        for (int p = 0; p < 4; p++)
+            for (int l = 0; l < 32; l++) {
+                k->q[64 * p + l] = qs[32 * p + l] & 0x0F;
+                k->q[64 * p + 32 + l] = qs[32 * p + l] >> 4;
+            }
+        return;
+    }
+    const uint8_t *ql = b, *qh = b + 128;
+    const int8_t *sc = (const int8_t *)(b + 192);
+    k->d = f16_at(b + 208);
+    k->dmin = 32.0f * k->d;
+    for (int j = 0; j < 16; j++) {
+        k->sc[j] = sc[j];
+        k->m[j] = sc[j];
+    }
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *L = ql + 64 * h, *H = qh + 32 * h;
+        uint8_t *q = k->q + 128 * h;
+        for (int l = 0; l < 32; l++) {
+            q[l] = (uint8_t)((L[l] & 0x0F) | ((H[l] >> 0) & 3) << 4);
+            q[l + 32] = (uint8_t)((L[l + 32] & 0x0F) | ((H[l] >> 2) & 3) << 4);
+            q[l + 64] = (uint8_t)((L[l] >> 4) | ((H[l] >> 4) & 3) << 4);
+            q[l + 96] = (uint8_t)((L[l + 32] >> 4) | ((H[l] >> 6) & 3) << 4);
+        }
+    }
+}
+
+static void gemm_q8k_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
+                            int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
+    (void)scratch;
+    size_t bsz = qdot_block_bytes(wtype);
+    int64_t nb = n / 256;
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *wr = w + (size_t)r * w_stride;
+        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] = 0.0f;
+        for (int64_t b = 0; b < nb; b++) {
+            kblock k;
+            kblock_unpack(wtype, wr + (size_t)b * bsz, &k);
+            for (int t = 0; t < nt; t++) {
+                const uint8_t *row = act + (size_t)t * act_stride;
+                const int8_t *q = (const int8_t *)row + 256 * b;
+                float da = ((const float *)(const void *)(row + n))[b];
+                const int16_t *bsum = (const int16_t *)(const void *)(row + n + 4 * (n / 256)) + 16 * b;
+                int main = 0, off = 0;
+                for (int j = 0; j < 16; j++) {
+                    int s = 0;
+                    for (int i = 0; i < 16; i++) s += (int)k.q[16 * j + i] * q[16 * j + i];
+                    main += k.sc[j] * s;
+                    off += k.m[j] * bsum[j];
+                }
+                out[(size_t)t * ldo + (size_t)r] += k.d * da * (float)main - k.dmin * da * (float)off;
+            }
+        }
+    }
+}
+
+static void gemm_f32_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
+                            int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
+    for (int r = 0; r < nr; r++) {
+        const float *row = scratch;
+        if (wtype == GGML_TYPE_F32) row = (const float *)(const void *)(w + (size_t)r * w_stride);
+        else dequantize_row(wtype, w + (size_t)r * w_stride, scratch, n);
+        for (int t = 0; t < nt; t++) {
+            const float *x = (const float *)(const void *)(act + (size_t)t * act_stride);
+            float s = 0.0f;
+            for (int64_t i = 0; i < n; i++) s += row[i] * x[i];
+            out[(size_t)t * ldo + (size_t)r] = s;
+        }
+    }
+}
+
+qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
+    switch (wtype) {
+    case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
+    case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return gemm_q8k_scalar;
+    default: return quant_can_dequantize(wtype) ? gemm_f32_scalar : NULL;
+    }
+}
+
+/* The scalar kernel for a row length that does not fit the integer format
+ * (qdot_act_for chose F32). */
+static qdot_gemm_fn gemm_for_format(uint32_t wtype, int64_t n, cpu_level level) {
+    (void)n;
+    qdot_gemm_fn f = NULL;
+    if (level >= CPU_LEVEL_AVX512) f = qdot_gemm_avx512(wtype);
+    if (!f && level >= CPU_LEVEL_AVX2) f = qdot_gemm_avx2(wtype);
+    if (!f) f = qdot_gemm_scalar(wtype);
+    return f;
+}
+
+qdot_gemm_fn qdot_gemm_get(uint32_t wtype, cpu_level level) { return gemm_for_format(wtype, 0, level); }
+
+static float dot_f16_scalar(const float *a, const uint16_t *b, int n) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += a[i] * fp16_to_fp32(b[i]);
+    return s;
+}
+
+static void axpy_f16_scalar(float *y, float s, const uint16_t *x, int n) {
+    for (int i = 0; i < n; i++) y[i] += s * fp16_to_fp32(x[i]);
+}
+
+qdot_dot_f16_fn qdot_dot_f16_get(cpu_level level) {
+    return level >= CPU_LEVEL_AVX512 ? qdot_dot_f16_avx512 : level >= CPU_LEVEL_AVX2 ? qdot_dot_f16_avx2 : dot_f16_scalar;
+}
+
+qdot_axpy_f16_fn qdot_axpy_f16_get(cpu_level level) {
+    return level >= CPU_LEVEL_AVX512 ? qdot_axpy_f16_avx512 : level >= CPU_LEVEL_AVX2 ? qdot_axpy_f16_avx2 : axpy_f16_scalar;
+}

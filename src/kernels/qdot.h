@@ -1,0 +1,63 @@
+/* qdot.h - dot products of quantized weight rows with many activation rows.
+ *
+ * The fast engines never expand quantized weights to floats: activations are
+ * quantized on the fly to 8-bit integers in a layout made for the weight
+ * type, and weights and activations meet in integer multiply-adds, with the
+ * block scales applied once per block. One activation format per family:
+ *
+ *   QDOT_ACT_Q8B  for Q4_0, Q5_0, Q8_0 (blocks of 32): u8 q[n] (value + 128),
+ *                 then f32 dl[n/4]: the block scale, repeated for each group
+ *                 of 4 elements (what a 32-bit SIMD lane covers).
+ *   QDOT_ACT_Q8K  for Q4_K, Q6_K (blocks of 256): i8 q[n], f32 d[n/256],
+ *                 i16 bsum[n/16] (sum of each 16 values).
+ *   QDOT_ACT_F32  every other type: the floats themselves; weight rows are
+ *                 expanded to floats one at a time.
+ *
+ * The byte layout of an activation row is the same at every CPU level, so
+ * any level's kernel can read it; tests check every level against the
+ * scalar kernels. */
+#ifndef AIRLOCK_KERNELS_QDOT_H
+#define AIRLOCK_KERNELS_QDOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/cpu.h"
+
+typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K } qdot_act;
+
+/* The activation format weights of `wtype` with rows of n elements use. */
+qdot_act qdot_act_for(uint32_t wtype, int64_t n);
+/* Bytes of one activation row (a multiple of 64). */
+size_t qdot_act_row_bytes(qdot_act f, int64_t n);
+/* Writes x[n] as one activation row of format f into dst (bytes as above). */
+void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n);
+
+/* out[t * ldo + r] = dot(weight row r, activation row t) for r < nr and
+ * t < nt. Weight row r starts at w + r * w_stride; activation row t at
+ * act + t * act_stride. scratch holds n floats (rows expanded for
+ * QDOT_ACT_F32). */
+typedef void (*qdot_gemm_fn)(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
+                             int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch);
+
+/* The kernel for wtype at `level`, falling back to the best lower level that
+ * has one. Never NULL for a type dequantize_row handles. */
+qdot_gemm_fn qdot_gemm_get(uint32_t wtype, cpu_level level);
+
+/* Per-level tables (NULL: no kernel for the type at that level). */
+qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype);
+qdot_gemm_fn qdot_gemm_avx2(uint32_t wtype);
+qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype);
+
+/* Float dot products used by attention, per level: dot of a[n] with f16
+ * b[n], and y[n] += s * f16 x[n]. */
+typedef float (*qdot_dot_f16_fn)(const float *a, const uint16_t *b, int n);
+typedef void (*qdot_axpy_f16_fn)(float *y, float s, const uint16_t *x, int n);
+qdot_dot_f16_fn qdot_dot_f16_get(cpu_level level);
+qdot_axpy_f16_fn qdot_axpy_f16_get(cpu_level level);
+float qdot_dot_f16_avx2(const float *a, const uint16_t *b, int n);
+void qdot_axpy_f16_avx2(float *y, float s, const uint16_t *x, int n);
+float qdot_dot_f16_avx512(const float *a, const uint16_t *b, int n);
+void qdot_axpy_f16_avx512(float *y, float s, const uint16_t *x, int n);
+
+#endif

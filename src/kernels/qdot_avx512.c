@@ -1,0 +1,279 @@
+/* qdot_avx512.c - AVX-512 (F, BW, VL, DQ, VNNI) kernels. Compiled with
+ * those instruction sets enabled; called only when cpu_level() allows.
+ *
+ * The integer kernels compute a tile of R weight rows x T activation rows
+ * at once: each weight block is unpacked once per tile and each activation
+ * block loaded once per tile, so the unpacking cost is shared T ways and
+ * the loads R ways. */
+#include "kernels/qdot.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "formats/ggml_types.h"
+#include "kernels/qdot_tile.h"
+#include "kernels/quants.h"
+
+#define AI static inline __attribute__((always_inline))
+
+AI float hsum512(__m512 v) { return _mm512_reduce_add_ps(v); }
+
+AI uint16_t rd16(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* The scales of blocks at p0 and p1 (f16) as 16 floats: lanes 0-7 and 8-15. */
+AI __m512 scale_pair(const uint8_t *p0, const uint8_t *p1) {
+    __m256i h = _mm256_set_m128i(_mm_set1_epi16((short)rd16(p1)), _mm_set1_epi16((short)rd16(p0)));
+    return _mm512_cvtph_ps(h);
+}
+
+/* Two consecutive blocks (b, b+1) of a 32-block type, as 64 signed weights
+ * in element order; *d gets their scales. */
+AI __m512i load_pair(uint32_t wtype, const uint8_t *b, __m512 *d) {
+    if (wtype == GGML_TYPE_Q8_0) {
+        *d = scale_pair(b, b + 34);
+        __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)(b + 2));
+        __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(b + 36));
+        return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    if (wtype == GGML_TYPE_Q4_0) {
+        *d = scale_pair(b, b + 18);
+        __m128i a0 = _mm_loadu_si128((const __m128i *)(const void *)(b + 2));
+        __m128i a1 = _mm_loadu_si128((const __m128i *)(const void *)(b + 20));
+        __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(a0), a1, 1);
+        __m256i lo = _mm256_and_si256(y, m4), hi = _mm256_and_si256(_mm256_srli_epi16(y, 4), m4);
+        __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); /* [b.lo, b1.lo, b.hi, b1.hi] */
+        z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));           /* [b.lo, b.hi, b1.lo, b1.hi] */
+        return _mm512_sub_epi8(z, _mm512_set1_epi8(8));
+    }
+    /* Q5_0: {f16 d; u8 qh[4]; u8 qs[16]}, 22 bytes */
+    *d = scale_pair(b, b + 22);
+    __m128i a0 = _mm_loadu_si128((const __m128i *)(const void *)(b + 6));
+    __m128i a1 = _mm_loadu_si128((const __m128i *)(const void *)(b + 28));
+    __m256i y = _mm256_inserti128_si256(_mm256_castsi128_si256(a0), a1, 1);
+    __m256i lo = _mm256_and_si256(y, m4), hi = _mm256_and_si256(_mm256_srli_epi16(y, 4), m4);
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+    uint32_t h0, h1;
+    memcpy(&h0, b + 2, 4);
+    memcpy(&h1, b + 24, 4);
+    __mmask64 high = (__mmask64)h0 | ((__mmask64)h1 << 32);
+    /* value = (q | h << 4) - 16: subtract 16 where the fifth bit is clear */
+    return _mm512_mask_sub_epi8(z, ~high, z, _mm512_set1_epi8(16));
+}
+
+/* The scalar reference for one block (the odd last block of a row). */
+static float block_dot(uint32_t wtype, const uint8_t *b, const uint8_t *q, float da) {
+    float wf[32];
+    dequantize_row(wtype, b, wf, 32);
+    float s = 0.0f;
+    for (int i = 0; i < 32; i++) s += wf[i] * (float)((int)q[i] - 128);
+    return s * da;
+}
+
+/* A tile of R x T for Q4_0 / Q5_0 / Q8_0 weights and QDOT_ACT_Q8B rows. */
+AI void tile_q8b(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
+                 float *out, size_t ldo, const int R, const int T) {
+    const size_t bsz = qdot_block_bytes(wtype);
+    const int64_t nb = n / 32;
+    __m512 acc[4][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
+    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    for (int64_t b = 0; b + 1 < nb; b += 2) {
+        __m512i wq[4], negc[4];
+        __m512 dw[4];
+        for (int r = 0; r < R; r++) {
+            wq[r] = load_pair(wtype, w + (size_t)r * w_stride + (size_t)b * bsz, &dw[r]);
+            /* activations are stored +128: remove 128 * sum(w) per lane */
+            negc[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[r]));
+        }
+        for (int t = 0; t < T; t++) {
+            const uint8_t *row = act + (size_t)t * act_stride;
+            __m512i a = _mm512_loadu_si512((const void *)(row + 32 * b));
+            __m512 da = _mm512_loadu_ps((const float *)(const void *)(row + n) + 8 * b);
+            for (int r = 0; r < R; r++) {
+                __m512i s = _mm512_dpbusd_epi32(negc[r], a, wq[r]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw[r], da), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            float s = hsum512(acc[r][t]);
+            if (nb & 1) {
+                const uint8_t *row = act + (size_t)t * act_stride;
+                s += block_dot(wtype, w + (size_t)r * w_stride + (size_t)(nb - 1) * bsz, row + 32 * (nb - 1),
+                               ((const float *)(const void *)(row + n))[8 * (nb - 1)]);
+            }
+            out[(size_t)t * ldo + (size_t)r] = s;
+        }
+}
+
+/* One super-block of a K type for a tile row: the four 64-element groups as
+ * unsigned bytes, the per-element-pair scales for each (32 words), the
+ * 16 offsets (words) to multiply with the activations' 16-sums, and the
+ * two float factors. */
+/* k_group_idx[p][i] = 4p + i/8: the sub-block of pair-word i in group p. */
+static const uint16_t k_group_idx[4][32] = {
+#define ROW(p) {4*p,4*p,4*p,4*p,4*p,4*p,4*p,4*p, 4*p+1,4*p+1,4*p+1,4*p+1,4*p+1,4*p+1,4*p+1,4*p+1, \
+                4*p+2,4*p+2,4*p+2,4*p+2,4*p+2,4*p+2,4*p+2,4*p+2, 4*p+3,4*p+3,4*p+3,4*p+3,4*p+3,4*p+3,4*p+3,4*p+3}
+    ROW(0), ROW(1), ROW(2), ROW(3)
+#undef ROW
+};
+
+typedef struct kunpacked {
+    __m512i q[4], s[4];
+    __m256i m16;
+    float d, dmin;
+} kunpacked;
+
+AI void kunpack(uint32_t wtype, const uint8_t *b, kunpacked *k) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m256i sc16; /* 16 words: scale of each 16-element sub-block */
+    if (wtype == GGML_TYPE_Q4_K) {
+        uint8_t sc[8], mn[8];
+        for (int j = 0; j < 8; j++) k4_scale_min(j, b + 4, &sc[j], &mn[j]);
+        __m128i s8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)sc));
+        __m128i m8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)mn));
+        sc16 = _mm256_set_m128i(_mm_unpackhi_epi16(s8, s8), _mm_unpacklo_epi16(s8, s8));
+        k->m16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
+        k->d = _cvtsh_ss(rd16(b));
+        k->dmin = _cvtsh_ss(rd16(b + 2));
+        const uint8_t *qs = b + 16;
+        for (int p = 0; p < 4; p++) {
+            __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * p));
+            __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(y), _mm256_srli_epi16(y, 4), 1);
+            k->q[p] = _mm512_and_si512(z, m4);
+        }
+    } else { /* Q6_K */
+        const uint8_t *ql = b, *qh = b + 128;
+        sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 192)));
+        k->m16 = sc16;
+        k->d = _cvtsh_ss(rd16(b + 208));
+        k->dmin = 32.0f * k->d;
+        const __m512i m3 = _mm512_set1_epi8(3);
+        for (int h = 0; h < 2; h++) {
+            __m512i L = _mm512_loadu_si512((const void *)(ql + 64 * h));
+            __m256i H = _mm256_loadu_si256((const __m256i *)(const void *)(qh + 32 * h));
+            __m512i H01 = _mm512_inserti64x4(_mm512_castsi256_si512(H), _mm256_srli_epi16(H, 2), 1);
+            __m512i H23 = _mm512_srli_epi16(H01, 4);
+            k->q[2 * h] = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H01, m3), 4));
+            k->q[2 * h + 1] =
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_slli_epi16(_mm512_and_si512(H23, m3), 4));
+        }
+    }
+    /* group p covers sub-blocks 4p..4p+3; pair-word i of the group belongs to sub-block 4p + i/8 */
+    __m512i s512 = _mm512_castsi256_si512(sc16);
+    for (int p = 0; p < 4; p++) {
+        __m512i idx = _mm512_loadu_si512((const void *)k_group_idx[p]);
+        k->s[p] = _mm512_permutexvar_epi16(idx, s512);
+    }
+}
+
+/* A tile of R x T for Q4_K / Q6_K weights and QDOT_ACT_Q8K rows. */
+AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
+                 float *out, size_t ldo, const int R, const int T) {
+    const size_t bsz = qdot_block_bytes(wtype);
+    const int64_t nb = n / 256;
+    __m512 acc[4][4];
+    __m256 accm[4][4];
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            acc[r][t] = _mm512_setzero_ps();
+            accm[r][t] = _mm256_setzero_ps();
+        }
+    for (int64_t b = 0; b < nb; b++) {
+        kunpacked k[4];
+        for (int r = 0; r < R; r++) kunpack(wtype, w + (size_t)r * w_stride + (size_t)b * bsz, &k[r]);
+        for (int t = 0; t < T; t++) {
+            const uint8_t *row = act + (size_t)t * act_stride;
+            const uint8_t *q = row + 256 * b;
+            float da = ((const float *)(const void *)(row + n))[b];
+            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(row + n + 4 * (n / 256) + 32 * b));
+            __m512i a[4];
+            for (int p = 0; p < 4; p++) a[p] = _mm512_loadu_si512((const void *)(q + 64 * p));
+            for (int r = 0; r < R; r++) {
+                __m512i s = _mm512_setzero_si512();
+                for (int p = 0; p < 4; p++) s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(k[r].q[p], a[p]), k[r].s[p]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(k[r].d * da), acc[r][t]);
+                __m256i mo = _mm256_madd_epi16(k[r].m16, bs);
+                accm[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mo), _mm256_set1_ps(k[r].dmin * da), accm[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            __m256 m = accm[r][t];
+            __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+            m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
+            m4 = _mm_add_ss(m4, _mm_movehdup_ps(m4));
+            out[(size_t)t * ldo + (size_t)r] = hsum512(acc[r][t]) - _mm_cvtss_f32(m4);
+        }
+}
+
+/* Separate instantiations per weight type so each inlines its own unpacking. */
+#define TILE_Q4_0(wt, ...) tile_q8b(GGML_TYPE_Q4_0, __VA_ARGS__)
+#define TILE_Q5_0(wt, ...) tile_q8b(GGML_TYPE_Q5_0, __VA_ARGS__)
+#define TILE_Q8_0(wt, ...) tile_q8b(GGML_TYPE_Q8_0, __VA_ARGS__)
+#define TILE_Q4_K(wt, ...) tile_q8k(GGML_TYPE_Q4_K, __VA_ARGS__)
+#define TILE_Q6_K(wt, ...) tile_q8k(GGML_TYPE_Q6_K, __VA_ARGS__)
+TILE_WALK(gemm_q4_0, TILE_Q4_0, 4, 4)
+TILE_WALK(gemm_q5_0, TILE_Q5_0, 4, 4)
+TILE_WALK(gemm_q8_0, TILE_Q8_0, 4, 4)
+TILE_WALK(gemm_q4_k, TILE_Q4_K, 4, 4)
+TILE_WALK(gemm_q6_k, TILE_Q6_K, 4, 4)
+
+float qdot_dot_f16_avx512(const float *a, const uint16_t *b, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(b + i))), acc);
+    float s = hsum512(acc);
+    for (; i < n; i++) s += a[i] * _cvtsh_ss(b[i]);
+    return s;
+}
+
+void qdot_axpy_f16_avx512(float *y, float s, const uint16_t *x, int n) {
+    __m512 vs = _mm512_set1_ps(s);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(vs, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(x + i))),
+                                                _mm512_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += s * _cvtsh_ss(x[i]);
+}
+
+/* Floats: one weight row expanded (or read directly) then dotted with every
+ * activation row. */
+static void gemm_f32(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
+                     float *out, size_t ldo, int nr, int nt, float *scratch) {
+    for (int r = 0; r < nr; r++) {
+        const float *row = scratch;
+        if (wtype == GGML_TYPE_F32) row = (const float *)(const void *)(w + (size_t)r * w_stride);
+        else dequantize_row(wtype, w + (size_t)r * w_stride, scratch, n);
+        for (int t = 0; t < nt; t++) {
+            const float *x = (const float *)(const void *)(act + (size_t)t * act_stride);
+            __m512 acc = _mm512_setzero_ps();
+            int64_t i = 0;
+            for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(row + i), _mm512_loadu_ps(x + i), acc);
+            float s = hsum512(acc);
+            for (; i < n; i++) s += row[i] * x[i];
+            out[(size_t)t * ldo + (size_t)r] = s;
+        }
+    }
+}
+
+qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
+    switch (wtype) {
+    case GGML_TYPE_Q4_0: return gemm_q4_0;
+    case GGML_TYPE_Q5_0: return gemm_q5_0;
+    case GGML_TYPE_Q8_0: return gemm_q8_0;
+    case GGML_TYPE_Q4_K: return gemm_q4_k;
+    case GGML_TYPE_Q6_K: return gemm_q6_k;
+    default: return quant_can_dequantize(wtype) ? gemm_f32 : NULL;
+    }
+}

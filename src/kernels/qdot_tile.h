@@ -1,0 +1,58 @@
+/* qdot_tile.h - shared by the SIMD kernel files: walks an nr x nt range of
+ * outputs in tiles of at most 4 x 4, calling a tile function instantiated
+ * with constant sizes (so its register arrays stay in registers). */
+#ifndef AIRLOCK_KERNELS_QDOT_TILE_H
+#define AIRLOCK_KERNELS_QDOT_TILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/ggml_types.h"
+
+/* Bytes per block of the types the integer kernels handle. */
+static inline size_t qdot_block_bytes(uint32_t wtype) {
+    switch (wtype) {
+    case GGML_TYPE_Q4_0: return 18;
+    case GGML_TYPE_Q5_0: return 22;
+    case GGML_TYPE_Q8_0: return 34;
+    case GGML_TYPE_Q4_K: return 144;
+    case GGML_TYPE_Q6_K: return 210;
+    default: return 0;
+    }
+}
+
+#define TILE_WALK(NAME, TILE, RT, TT)                                                                                     \
+    static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
+                     float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
+        (void)scratch;                                                                                                    \
+        (void)wtype;                                                                                                    \
+        for (int r = 0; r < nr; r += RT) {                                                                                \
+            int rr = nr - r < RT ? nr - r : RT;                                                                           \
+            for (int t = 0; t < nt; t += TT) {                                                                            \
+                int tt = nt - t < TT ? nt - t : TT;                                                                       \
+                const uint8_t *wp = w + (size_t)r * w_stride, *ap = act + (size_t)t * act_stride;                        \
+                float *op = out + (size_t)t * ldo + (size_t)r;                                                            \
+                switch ((rr - 1) * 4 + (tt - 1)) {                                                                        \
+                case 0: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 1, 1); break;                               \
+                case 1: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 1, 2); break;                               \
+                case 2: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 1, 3); break;                               \
+                case 3: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 1, 4); break;                               \
+                case 4: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 2, 1); break;                               \
+                case 5: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 2, 2); break;                               \
+                case 6: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 2, 3); break;                               \
+                case 7: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 2, 4); break;                               \
+                case 8: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 3, 1); break;                               \
+                case 9: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 3, 2); break;                               \
+                case 10: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 3, 3); break;                              \
+                case 11: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 3, 4); break;                              \
+                case 12: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 4, 1); break;                              \
+                case 13: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 4, 2); break;                              \
+                case 14: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 4, 3); break;                              \
+                default: TILE(wtype, wp, w_stride, ap, act_stride, n, op, ldo, 4, 4); break;                              \
+                }                                                                                                         \
+            }                                                                                                             \
+        }                                                                                                                 \
+    }
+
+
+#endif

@@ -1,0 +1,160 @@
+/* test_qdot.c - the integer dot-product kernels.
+ *
+ * The expectation is computed independently of the kernels: weights are
+ * expanded with the reference dequantizer, activations are decoded from
+ * the documented byte layout, and their dot product is summed in double.
+ * The scalar kernels must match it to float rounding; every SIMD level this
+ * CPU has must match it too, on random inputs with tile-edge sizes. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/ggml_types.h"
+#include "kernels/fp16.h"
+#include "kernels/qdot.h"
+#include "kernels/quantize.h"
+#include "test_util.h"
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static float frand(void) {
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)(g_rng >> 40) / 16777216.0f * 2.0f - 1.0f;
+}
+
+/* Decodes element i of an activation row (the documented layout). */
+static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
+    if (f == QDOT_ACT_F32) return ((const float *)(const void *)row)[i];
+    if (f == QDOT_ACT_Q8B) return ((int)row[i] - 128) * (double)((const float *)(const void *)(row + n))[i / 4];
+    return (int8_t)row[i] * (double)((const float *)(const void *)(row + n))[i / 256];
+}
+
+static void check_type(uint32_t type, int64_t n) {
+    enum { NR = 7, NT = 6 };
+    float *w = malloc(sizeof(float) * (size_t)n * NR), *x = malloc(sizeof(float) * (size_t)n * NT);
+    float *wd = malloc(sizeof(float) * (size_t)n), *scratch = malloc(sizeof(float) * (size_t)n);
+    size_t wrow = ggml_row_size(type, n);
+    uint8_t *wq = malloc(wrow * NR);
+    qdot_act f = qdot_act_for(type, n);
+    size_t arow = qdot_act_row_bytes(f, n);
+    uint8_t *aq = aligned_alloc(64, arow * NT);
+    assert_non_null(w);
+    assert_non_null(x);
+    assert_non_null(wq);
+    assert_non_null(aq);
+    for (int64_t i = 0; i < n * NR; i++) w[i] = frand() * 0.05f;
+    for (int64_t i = 0; i < n * NT; i++) x[i] = (i % 97 == 0) ? frand() * 40.0f : frand(); /* a few outliers */
+    for (int r = 0; r < NR; r++) {
+        if (type == GGML_TYPE_F32) memcpy(wq + r * wrow, w + r * n, wrow);
+        else quantize_row(type, w + r * n, wq + r * wrow, n);
+    }
+    for (int t = 0; t < NT; t++) qdot_quantize_act(f, x + t * n, aq + t * arow, n);
+
+    /* the activation format keeps every value within half a step */
+    for (int t = 0; t < NT; t++)
+        for (int64_t i = 0; i < n; i++) {
+            double v = act_value(f, aq + t * arow, n, i), step = 0;
+            if (f == QDOT_ACT_Q8B) step = ((const float *)(const void *)(aq + t * arow + n))[i / 4];
+            if (f == QDOT_ACT_Q8K) step = ((const float *)(const void *)(aq + t * arow + n))[i / 256];
+            assert_true(fabs(v - x[t * n + i]) <= step * 0.5 * 1.0001 + 1e-6);
+        }
+
+    double expect[NT][NR], scale[NT][NR];
+    for (int r = 0; r < NR; r++) {
+        if (type == GGML_TYPE_F32) memcpy(wd, w + r * n, sizeof(float) * (size_t)n);
+        else dequantize_row(type, wq + r * wrow, wd, n);
+        for (int t = 0; t < NT; t++) {
+            double s = 0, a = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double p = wd[i] * act_value(f, aq + t * arow, n, i);
+                s += p;
+                a += fabs(p);
+            }
+            expect[t][r] = s;
+            scale[t][r] = a;
+        }
+    }
+    for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
+        qdot_gemm_fn g = qdot_gemm_get(type, (cpu_level)lvl);
+        assert_non_null(g);
+        /* every sub-range, so tile edges of all sizes are exercised */
+        for (int nr = 1; nr <= NR; nr += 3)
+            for (int nt = 1; nt <= NT; nt++) {
+                float out[NT][NR];
+                memset(out, 0xff, sizeof out);
+                g(type, wq, wrow, aq, arow, n, &out[0][0], NR, nr, nt, scratch);
+                for (int t = 0; t < nt; t++)
+                    for (int r = 0; r < nr; r++) {
+                        double err = fabs(out[t][r] - expect[t][r]), tol = 2e-6 * scale[t][r] + 1e-6;
+                        if (!(err <= tol))
+                            fail_msg("%s n=%lld level %s: out[%d][%d] = %.9g, expected %.9g (tol %.3g)", ggml_type_name(type),
+                                     (long long)n, cpu_level_name((cpu_level)lvl), t, r, out[t][r], expect[t][r], tol);
+                    }
+            }
+    }
+    free(w);
+    free(x);
+    free(wd);
+    free(scratch);
+    free(wq);
+    free(aq);
+}
+
+static void test_block32_types(void **state) {
+    (void)state;
+    uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        check_type(types[i], 1024);
+        check_type(types[i], 32 * 7); /* an odd number of blocks */
+        check_type(types[i], 32);
+    }
+}
+
+static void test_k_types(void **state) {
+    (void)state;
+    check_type(GGML_TYPE_Q4_K, 1024);
+    check_type(GGML_TYPE_Q4_K, 256);
+    check_type(GGML_TYPE_Q6_K, 768);
+    check_type(GGML_TYPE_Q6_K, 256);
+}
+
+static void test_float_path_types(void **state) {
+    (void)state;
+    uint32_t types[] = {GGML_TYPE_F32, GGML_TYPE_F16, GGML_TYPE_BF16, GGML_TYPE_Q4_1, GGML_TYPE_Q5_1,
+                        GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q5_K};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) check_type(types[i], 512);
+    check_type(GGML_TYPE_F32, 37); /* not a multiple of any vector width */
+}
+
+static void test_f16_attention_helpers(void **state) {
+    (void)state;
+    float a[77], y[77], ref[77];
+    uint16_t b[77];
+    for (int i = 0; i < 77; i++) {
+        a[i] = frand();
+        b[i] = fp32_to_fp16(frand());
+        y[i] = ref[i] = frand();
+    }
+    double expect = 0;
+    for (int i = 0; i < 77; i++) {
+        expect += a[i] * (double)fp16_to_fp32(b[i]);
+        ref[i] += 0.5f * fp16_to_fp32(b[i]);
+    }
+    for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
+        assert_true(fabs(qdot_dot_f16_get((cpu_level)lvl)(a, b, 77) - expect) < 1e-4);
+        float yy[77];
+        memcpy(yy, y, sizeof yy);
+        qdot_axpy_f16_get((cpu_level)lvl)(yy, 0.5f, b, 77);
+        for (int i = 0; i < 77; i++) assert_true(fabsf(yy[i] - ref[i]) < 1e-5f);
+    }
+}
+
+int main(void) {
+    print_message("CPU kernel levels on this machine: up to %s\n", cpu_level_name(cpu_level_max()));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_block32_types),
+        cmocka_unit_test(test_k_types),
+        cmocka_unit_test(test_float_path_types),
+        cmocka_unit_test(test_f16_attention_helpers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
