@@ -17,6 +17,7 @@ static const command k_commands[] = {
     {"chat", cmd_chat, "chat interactively with a model, using its chat template"},
     {"inspect", cmd_inspect, "print a GGUF file's metadata and tensor table"},
     {"import", cmd_import, "convert a llama2.c checkpoint to GGUF"},
+    {"bench", cmd_bench, "measure prompt-processing and generation speed (llama-bench's report)"},
     {"synth", cmd_synth, "write a random model at a real model's shape (for tests and benchmarks)"},
     {"tokenize", cmd_tokenize, "turn text into token ids (or ids into text) with a model's tokenizer"},
 };

@@ -153,3 +153,28 @@ void op_rope(float *v, int rot_dim, int pos, float base, float freq_scale, const
         v[b] = x0 * s + x1 * c;
     }
 }
+
+void op_rope_theta(float *theta, int rot_dim, float base, float freq_scale, const float *freq_factors) {
+    for (int i = 0; i < rot_dim / 2; i++) {
+        theta[i] = powf(base, -2.0f * (float)i / (float)rot_dim) * freq_scale;
+        if (freq_factors) theta[i] /= freq_factors[i];
+    }
+}
+
+void op_rope_angles(float *cs, int rot_dim, int pos, const float *theta) {
+    for (int i = 0; i < rot_dim / 2; i++) {
+        float a = (float)pos * theta[i];
+        cs[2 * i] = cosf(a);
+        cs[2 * i + 1] = sinf(a);
+    }
+}
+
+void op_rope_apply(float *v, int rot_dim, const float *cs, int neox) {
+    int half = rot_dim / 2;
+    for (int i = 0; i < half; i++) {
+        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+        float c = cs[2 * i], s = cs[2 * i + 1], x0 = v[a], x1 = v[b];
+        v[a] = x0 * c - x1 * s;
+        v[b] = x0 * s + x1 * c;
+    }
+}

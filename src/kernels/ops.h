@@ -57,6 +57,13 @@ void op_swiglu(float *out, const float *gate, const float *up, int n);
  * divide the per-pair frequencies (Llama 3.1 long-context scaling). */
 void op_rope(float *v, int rot_dim, int pos, float base, float freq_scale, const float *freq_factors, int neox);
 
+/* The same rotation in three steps: theta[rot_dim/2] per-pair angles per
+ * position (once per model); cs[rot_dim] the cos and sin of each pair at
+ * position pos; then the rotation of one head vector. */
+void op_rope_theta(float *theta, int rot_dim, float base, float freq_scale, const float *freq_factors);
+void op_rope_angles(float *cs, int rot_dim, int pos, const float *theta);
+void op_rope_apply(float *v, int rot_dim, const float *cs, int neox);
+
 float op_dot(const float *a, const float *b, int n);
 
 #endif

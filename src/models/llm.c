@@ -1,6 +1,8 @@
-/* llm.c - loading and running LLaMA-family models, one token at a time.
+/* llm.c - loading and running LLaMA-family models.
  *
- * The forward pass, read top to bottom, is llm_decode(). */
+ * The forward pass, read top to bottom, is llm_forward(): a batch of tokens
+ * (one prompt, or the next token of many sequences) goes through each layer
+ * together, so every weight matrix is read once per batch. */
 #include "models/llm.h"
 
 #include <math.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/fp16.h"
+#include "kernels/qdot.h"
 #include "kernels/quants.h"
 
 const char *llm_arch_name(llm_arch a) {
@@ -208,6 +211,12 @@ llm_model *llm_load(const char *path, al_err *err) {
     if (!m->tok) goto fail;
     m->hp.n_vocab = tokenizer_n_vocab(m->tok);
     if (load_tensors(&l)) goto fail;
+    m->rope_theta = malloc((size_t)(m->hp.rope_dim / 2) * sizeof(float));
+    if (!m->rope_theta) {
+        al_err_set(err, "out of memory");
+        goto fail;
+    }
+    op_rope_theta(m->rope_theta, m->hp.rope_dim, m->hp.rope_base, m->hp.rope_freq_scale, m->rope_freqs);
     return m;
 fail:
     llm_free(m);
@@ -217,12 +226,74 @@ fail:
 void llm_free(llm_model *m) {
     if (!m) return;
     free(m->layers);
+    free(m->rope_theta);
     tokenizer_free(m->tok);
     gguf_close(m->gguf);
     free(m);
 }
 
 /* ---- context ---------------------------------------------------------------------- */
+
+struct llm_ws {
+    const llm_model *m;
+    int n_batch;
+    float *x;         /* [B][n_embd] residual stream */
+    float *xb;        /* [B][max(n_embd, q_dim)] normed input / attention output */
+    float *xb2;       /* [B][n_embd] */
+    float *q;         /* [B][q_dim] */
+    float *k, *v;     /* [B][kv_dim] */
+    float *hb, *hb2;  /* [B][n_ff] */
+    float *rope_cs;   /* [B][rope_dim] cos, sin of each pair at the token's position */
+    int *pos;         /* [B] position of each token */
+};
+
+static void *xcalloc(size_t n, size_t size) { return n && size ? calloc(n, size) : NULL; }
+
+llm_ws *llm_ws_init(const llm_model *m, int n_batch, al_err *err) {
+    const llm_hparams *hp = &m->hp;
+    if (n_batch <= 0) n_batch = 1;
+    llm_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) goto oom;
+    ws->m = m;
+    ws->n_batch = n_batch;
+    size_t B = (size_t)n_batch, E = (size_t)hp->n_embd, qd = (size_t)hp->n_head * (size_t)hp->head_dim,
+           kvd = (size_t)hp->n_head_kv * (size_t)hp->head_dim, F = (size_t)hp->n_ff;
+    ws->x = xcalloc(B * E, sizeof(float));
+    ws->xb = xcalloc(B * (qd > E ? qd : E), sizeof(float));
+    ws->xb2 = xcalloc(B * E, sizeof(float));
+    ws->q = xcalloc(B * qd, sizeof(float));
+    ws->k = xcalloc(B * kvd, sizeof(float));
+    ws->v = xcalloc(B * kvd, sizeof(float));
+    ws->hb = xcalloc(B * F, sizeof(float));
+    ws->hb2 = xcalloc(B * F, sizeof(float));
+    ws->rope_cs = xcalloc(B * (size_t)hp->rope_dim, sizeof(float));
+    ws->pos = xcalloc(B, sizeof(int));
+    if (!ws->x || !ws->xb || !ws->xb2 || !ws->q || !ws->k || !ws->v || !ws->hb || !ws->hb2 || !ws->rope_cs || !ws->pos) goto oom;
+    return ws;
+oom:
+    al_err_set(err, "out of memory for a %d-token batch", n_batch);
+    llm_ws_free(ws);
+    return NULL;
+}
+
+void llm_ws_free(llm_ws *ws) {
+    if (!ws) return;
+    free(ws->x);
+    free(ws->xb);
+    free(ws->xb2);
+    free(ws->q);
+    free(ws->k);
+    free(ws->v);
+    free(ws->hb);
+    free(ws->hb2);
+    free(ws->rope_cs);
+    free(ws->pos);
+    free(ws);
+}
+
+int llm_ws_n_batch(const llm_ws *ws) { return ws->n_batch; }
+
+#define LLM_DEFAULT_BATCH 512
 
 llm_ctx *llm_ctx_init(const llm_model *m, int n_ctx, kv_type kv, al_err *err) {
     const llm_hparams *hp = &m->hp;
@@ -239,28 +310,17 @@ llm_ctx *llm_ctx_init(const llm_model *m, int n_ctx, kv_type kv, al_err *err) {
     c->m = m;
     c->n_ctx = n_ctx;
     c->kv = kv;
-    size_t kvd = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
-    size_t elem = kv == KV_F16 ? 2 : 4;
-    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * kvd * elem;
-    int qd = hp->n_head * hp->head_dim;
-    int maxrow = hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff;
-    if (qd > maxrow) maxrow = qd;
+    size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)hp->n_head_kv * (size_t)hp->head_dim * (kv == KV_F16 ? 2 : 4);
     c->k_cache = malloc(cache);
     c->v_cache = malloc(cache);
-    c->x = calloc((size_t)hp->n_embd, sizeof(float));
-    c->xb = calloc((size_t)(qd > hp->n_embd ? qd : hp->n_embd), sizeof(float));
-    c->xb2 = calloc((size_t)hp->n_embd, sizeof(float));
-    c->q = calloc((size_t)qd, sizeof(float));
-    c->k = calloc(kvd, sizeof(float));
-    c->v = calloc(kvd, sizeof(float));
-    c->att = calloc((size_t)hp->n_head * (size_t)n_ctx, sizeof(float));
-    c->hb = calloc((size_t)hp->n_ff, sizeof(float));
-    c->hb2 = calloc((size_t)hp->n_ff, sizeof(float));
-    c->scratch = calloc((size_t)maxrow, sizeof(float));
     c->logits = calloc((size_t)hp->n_vocab, sizeof(float));
-    if (!c->k_cache || !c->v_cache || !c->x || !c->xb || !c->xb2 || !c->q || !c->k || !c->v || !c->att || !c->hb ||
-        !c->hb2 || !c->scratch || !c->logits) {
+    if (!c->k_cache || !c->v_cache || !c->logits) {
         al_err_set(err, "out of memory for a %d-token context (%.1f MiB of KV cache)", n_ctx, 2.0 * (double)cache / 1048576.0);
+        llm_ctx_free(c);
+        return NULL;
+    }
+    c->ws = llm_ws_init(m, n_ctx < LLM_DEFAULT_BATCH ? n_ctx : LLM_DEFAULT_BATCH, err);
+    if (!c->ws) {
         llm_ctx_free(c);
         return NULL;
     }
@@ -271,17 +331,8 @@ void llm_ctx_free(llm_ctx *c) {
     if (!c) return;
     free(c->k_cache);
     free(c->v_cache);
-    free(c->x);
-    free(c->xb);
-    free(c->xb2);
-    free(c->q);
-    free(c->k);
-    free(c->v);
-    free(c->att);
-    free(c->hb);
-    free(c->hb2);
-    free(c->scratch);
     free(c->logits);
+    llm_ws_free(c->ws);
     free(c);
 }
 
@@ -291,6 +342,12 @@ uint64_t llm_ctx_kv_bytes(const llm_ctx *c) {
     const llm_hparams *hp = &c->m->hp;
     return 2ull * (uint64_t)hp->n_layer * (uint64_t)c->n_ctx * (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim *
            (c->kv == KV_F16 ? 2u : 4u);
+}
+
+/* Element offset of (layer, kv head, position) in a cache. */
+static inline size_t kv_index(const llm_ctx *c, int layer, int head, int pos) {
+    const llm_hparams *hp = &c->m->hp;
+    return (((size_t)layer * (size_t)hp->n_head_kv + (size_t)head) * (size_t)c->n_ctx + (size_t)pos) * (size_t)hp->head_dim;
 }
 
 /* Stores n floats at element offset `at` of a cache. */
@@ -303,96 +360,268 @@ static void kv_store(const llm_ctx *c, void *cache, size_t at, const float *src,
     }
 }
 
-static inline float kv_load(const llm_ctx *c, const void *cache, size_t at) {
-    return c->kv == KV_F32 ? ((const float *)cache)[at] : fp16_to_fp32(((const uint16_t *)cache)[at]);
-}
-
 static void add_bias(float *x, const float *b, int n) {
     if (b)
         for (int i = 0; i < n; i++) x[i] += b[i];
 }
 
+/* ---- attention --------------------------------------------------------------------- */
+
+#define ATT_CHUNK 256  /* keys scored at a time (online softmax across chunks) */
+#define ATT_GROUP 8    /* query heads sharing a key head handled together */
+
+typedef struct attn_job {
+    const llm_batch *b;
+    llm_ws *ws;
+    int layer;
+    qdot_dot_f16_fn dot16;
+    qdot_axpy_f16_fn axpy16;
+} attn_job;
+
+/* Task i: token i / n_head_kv, key head i % n_head_kv. For each query head
+ * h of the group: xb[tok][h] = sum_t softmax_t(q_h . k_t / sqrt(hd)) v_t over
+ * the token's sequence up to its position, with the softmax computed online
+ * over chunks of keys (no buffer proportional to the context). */
+static void attn_task(void *arg, int64_t i) {
+    const attn_job *j = arg;
+    const llm_hparams *hp = &j->ws->m->hp;
+    const int nkv = hp->n_head_kv, hd = hp->head_dim, group = hp->n_head / nkv;
+    const int tok = (int)(i / nkv), g = (int)(i % nkv);
+    const llm_ctx *c = j->b->seq[tok];
+    const int last = j->ws->pos[tok];
+    const float scale = 1.0f / sqrtf((float)hd);
+    size_t base = kv_index(c, j->layer, g, 0);
+    const float *q = j->ws->q + (size_t)tok * (size_t)hp->n_head * (size_t)hd;
+    float *out = j->ws->xb + (size_t)tok * (size_t)hp->n_head * (size_t)hd;
+    for (int h0 = 0; h0 < group; h0 += ATT_GROUP) {
+        int nh = group - h0 < ATT_GROUP ? group - h0 : ATT_GROUP;
+        float s[ATT_GROUP][ATT_CHUNK], mx[ATT_GROUP], sum[ATT_GROUP];
+        float *acc[ATT_GROUP];
+        const float *qh[ATT_GROUP];
+        for (int h = 0; h < nh; h++) {
+            int head = g * group + h0 + h;
+            qh[h] = q + (size_t)head * (size_t)hd;
+            acc[h] = out + (size_t)head * (size_t)hd;
+            memset(acc[h], 0, (size_t)hd * sizeof(float));
+            mx[h] = -INFINITY;
+            sum[h] = 0.0f;
+        }
+        for (int t0 = 0; t0 <= last; t0 += ATT_CHUNK) {
+            int nt = last + 1 - t0 < ATT_CHUNK ? last + 1 - t0 : ATT_CHUNK;
+            /* s[h][t] = q_h . k_t * scale */
+            for (int t = 0; t < nt; t++) {
+                size_t at = base + (size_t)(t0 + t) * (size_t)hd;
+                for (int h = 0; h < nh; h++)
+                    s[h][t] = scale * (c->kv == KV_F16 ? j->dot16(qh[h], (const uint16_t *)c->k_cache + at, hd)
+                                                       : op_dot(qh[h], (const float *)c->k_cache + at, hd));
+            }
+            /* rescale what was accumulated to the new maximum; s -> exp(s - max) */
+            for (int h = 0; h < nh; h++) {
+                float m = mx[h];
+                for (int t = 0; t < nt; t++) m = s[h][t] > m ? s[h][t] : m;
+                float corr = expf(mx[h] - m);
+                if (corr != 1.0f) {
+                    sum[h] *= corr;
+                    for (int d = 0; d < hd; d++) acc[h][d] *= corr;
+                }
+                mx[h] = m;
+                for (int t = 0; t < nt; t++) {
+                    s[h][t] = expf(s[h][t] - m);
+                    sum[h] += s[h][t];
+                }
+            }
+            /* acc_h += sum_t s[h][t] v_t */
+            for (int t = 0; t < nt; t++) {
+                size_t at = base + (size_t)(t0 + t) * (size_t)hd;
+                for (int h = 0; h < nh; h++) {
+                    if (c->kv == KV_F16) {
+                        j->axpy16(acc[h], s[h][t], (const uint16_t *)c->v_cache + at, hd);
+                    } else {
+                        const float *v = (const float *)c->v_cache + at;
+                        for (int d = 0; d < hd; d++) acc[h][d] += s[h][t] * v[d];
+                    }
+                }
+            }
+        }
+        for (int h = 0; h < nh; h++) {
+            float inv = 1.0f / sum[h];
+            for (int d = 0; d < hd; d++) acc[h][d] *= inv;
+        }
+    }
+}
+
+/* ---- element-wise steps, spread over tokens ----------------------------------------- */
+
+typedef struct rows_job {
+    llm_ws *ws;
+    const llm_batch *b;
+    const llm_layer *L;
+    int layer;
+} rows_job;
+
+/* Token i: xb = rmsnorm(x) with the attention norm. */
+static void attn_norm_task(void *arg, int64_t i) {
+    const rows_job *j = arg;
+    const llm_hparams *hp = &j->ws->m->hp;
+    size_t E = (size_t)hp->n_embd;
+    op_rmsnorm(j->ws->xb + (size_t)i * E, j->ws->x + (size_t)i * E, j->L->attn_norm, hp->n_embd, hp->rms_eps);
+}
+
+/* Token i: biases, per-head q/k norms, rotary embedding; then k and v go to
+ * the token's sequence cache at its position. */
+static void qkv_post_task(void *arg, int64_t i) {
+    const rows_job *j = arg;
+    llm_ws *ws = j->ws;
+    const llm_model *m = ws->m;
+    const llm_hparams *hp = &m->hp;
+    const llm_layer *L = j->L;
+    const int hd = hp->head_dim, qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
+    float *q = ws->q + (size_t)i * (size_t)qd, *k = ws->k + (size_t)i * (size_t)kvd, *v = ws->v + (size_t)i * (size_t)kvd;
+    const float *cs = ws->rope_cs + (size_t)i * (size_t)hp->rope_dim;
+    add_bias(q, L->bq, qd);
+    add_bias(k, L->bk, kvd);
+    add_bias(v, L->bv, kvd);
+    for (int h = 0; h < hp->n_head; h++) {
+        if (L->q_norm) op_rmsnorm(q + h * hd, q + h * hd, L->q_norm, hd, hp->rms_eps);
+        op_rope_apply(q + h * hd, hp->rope_dim, cs, hp->rope_neox);
+    }
+    llm_ctx *c = j->b->seq[i];
+    for (int h = 0; h < hp->n_head_kv; h++) {
+        if (L->k_norm) op_rmsnorm(k + h * hd, k + h * hd, L->k_norm, hd, hp->rms_eps);
+        op_rope_apply(k + h * hd, hp->rope_dim, cs, hp->rope_neox);
+        kv_store(c, c->k_cache, kv_index(c, j->layer, h, ws->pos[i]), k + h * hd, hd);
+        kv_store(c, c->v_cache, kv_index(c, j->layer, h, ws->pos[i]), v + h * hd, hd);
+    }
+}
+
+/* Token i: x += xb2 (attention output); xb = rmsnorm(x) with the FFN norm. */
+static void attn_residual_task(void *arg, int64_t i) {
+    const rows_job *j = arg;
+    const llm_hparams *hp = &j->ws->m->hp;
+    size_t E = (size_t)hp->n_embd;
+    float *x = j->ws->x + (size_t)i * E;
+    const float *o = j->ws->xb2 + (size_t)i * E;
+    for (size_t e = 0; e < E; e++) x[e] += o[e];
+    op_rmsnorm(j->ws->xb + (size_t)i * E, x, j->L->ffn_norm, hp->n_embd, hp->rms_eps);
+}
+
+/* Token i: hb = silu(hb) * hb2. */
+static void swiglu_task(void *arg, int64_t i) {
+    const rows_job *j = arg;
+    size_t F = (size_t)j->ws->m->hp.n_ff;
+    op_swiglu(j->ws->hb + (size_t)i * F, j->ws->hb + (size_t)i * F, j->ws->hb2 + (size_t)i * F, (int)F);
+}
+
+/* Token i: x += xb2 (feed-forward output). */
+static void ffn_residual_task(void *arg, int64_t i) {
+    const rows_job *j = arg;
+    size_t E = (size_t)j->ws->m->hp.n_embd;
+    float *x = j->ws->x + (size_t)i * E;
+    const float *o = j->ws->xb2 + (size_t)i * E;
+    for (size_t e = 0; e < E; e++) x[e] += o[e];
+}
+
 /* ---- forward pass ------------------------------------------------------------------ */
 
-const float *llm_decode(llm_ctx *c, int32_t token, al_err *err) {
-    const llm_model *m = c->m;
+/* Checks the batch and gives each token its position. Changes nothing on error. */
+static int batch_positions(llm_ws *ws, const llm_batch *b, al_err *err) {
+    const llm_hparams *hp = &ws->m->hp;
+    if (b->n <= 0) return al_err_set(err, "empty batch");
+    if (b->n > ws->n_batch) return al_err_set(err, "batch of %d tokens exceeds the workspace's %d", b->n, ws->n_batch);
+    for (int i = 0; i < b->n; i++) {
+        if (b->tokens[i] < 0 || b->tokens[i] >= hp->n_vocab)
+            return al_err_set(err, "token id %d is outside the vocabulary (0..%d)", b->tokens[i], hp->n_vocab - 1);
+        if (b->seq[i]->m != ws->m) return al_err_set(err, "batch token %d belongs to a context of another model", i);
+        int before = 0; /* earlier tokens of the same sequence in this batch */
+        for (int k = i - 1; k >= 0; k--)
+            if (b->seq[k] == b->seq[i]) {
+                before = ws->pos[k] - b->seq[i]->pos + 1;
+                break;
+            }
+        ws->pos[i] = b->seq[i]->pos + before;
+        if (ws->pos[i] >= b->seq[i]->n_ctx)
+            return al_err_set(err, "context is full (%d tokens); start a new sequence or use a larger context (-c)", b->seq[i]->n_ctx);
+    }
+    return 0;
+}
+
+/* True if token i's logits are wanted. */
+static bool wants_logits(const llm_batch *b, int i) {
+    if (b->want_logits) return b->want_logits[i];
+    for (int k = i + 1; k < b->n; k++)
+        if (b->seq[k] == b->seq[i]) return false;
+    return true;
+}
+
+int llm_forward(llm_ws *ws, const llm_batch *b, float *logits, al_err *err) {
+    const llm_model *m = ws->m;
     const llm_hparams *hp = &m->hp;
-    if (token < 0 || token >= hp->n_vocab) {
-        al_err_set(err, "token id %d is outside the vocabulary (0..%d)", token, hp->n_vocab - 1);
-        return NULL;
-    }
-    if (c->pos >= c->n_ctx) {
-        al_err_set(err, "context is full (%d tokens); start a new sequence or use a larger context (-c)", c->n_ctx);
-        return NULL;
-    }
-    const int E = hp->n_embd, hd = hp->head_dim, nh = hp->n_head, nkv = hp->n_head_kv;
-    const int kvd = nkv * hd, group = nh / nkv, pos = c->pos;
-    const float att_scale = 1.0f / sqrtf((float)hd);
+    if (batch_positions(ws, b, err)) return -1;
+    const int n = b->n, E = hp->n_embd, hd = hp->head_dim;
+    const int qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
 
-    /* x[E] = embedding row of the token */
-    op_get_row(&m->tok_embd, token, c->x);
-
+    /* x[n][E] = embedding rows; rope_cs[n][rope_dim] = cos, sin at each position */
+    for (int i = 0; i < n; i++) {
+        op_get_row(&m->tok_embd, b->tokens[i], ws->x + (size_t)i * (size_t)E);
+        op_rope_angles(ws->rope_cs + (size_t)i * (size_t)hp->rope_dim, hp->rope_dim, ws->pos[i], m->rope_theta);
+    }
+    cpu_level lvl = cpu_level_get();
+    attn_job aj = {.b = b, .ws = ws, .dot16 = qdot_dot_f16_get(lvl), .axpy16 = qdot_axpy_f16_get(lvl)};
     for (int l = 0; l < hp->n_layer; l++) {
         const llm_layer *L = &m->layers[l];
-        size_t layer_off = (size_t)l * (size_t)c->n_ctx * (size_t)kvd;
+        rows_job rj = {.ws = ws, .b = b, .L = L, .layer = l};
 
-        /* attention: xb[E] = rmsnorm(x); q[nh*hd], k[kvd], v[kvd] */
-        op_rmsnorm(c->xb, c->x, L->attn_norm, E, hp->rms_eps);
-        op_matvec(c->q, &L->wq, c->xb, c->scratch);
-        op_matvec(c->k, &L->wk, c->xb, c->scratch);
-        op_matvec(c->v, &L->wv, c->xb, c->scratch);
-        add_bias(c->q, L->bq, nh * hd);
-        add_bias(c->k, L->bk, kvd);
-        add_bias(c->v, L->bv, kvd);
-        for (int h = 0; h < nh; h++) {
-            float *qh = c->q + h * hd;
-            if (L->q_norm) op_rmsnorm(qh, qh, L->q_norm, hd, hp->rms_eps);
-            op_rope(qh, hp->rope_dim, pos, hp->rope_base, hp->rope_freq_scale, m->rope_freqs, hp->rope_neox);
-        }
-        for (int h = 0; h < nkv; h++) {
-            float *kh = c->k + h * hd;
-            if (L->k_norm) op_rmsnorm(kh, kh, L->k_norm, hd, hp->rms_eps);
-            op_rope(kh, hp->rope_dim, pos, hp->rope_base, hp->rope_freq_scale, m->rope_freqs, hp->rope_neox);
-        }
-        kv_store(c, c->k_cache, layer_off + (size_t)pos * (size_t)kvd, c->k, kvd);
-        kv_store(c, c->v_cache, layer_off + (size_t)pos * (size_t)kvd, c->v, kvd);
+        /* attention: xb = rmsnorm(x); q[n][qd], k[n][kvd], v[n][kvd] */
+        ops_parallel_for(attn_norm_task, &rj, n);
+        if (op_matmul(ws->q, &L->wq, ws->xb, n) || op_matmul(ws->k, &L->wk, ws->xb, n) || op_matmul(ws->v, &L->wv, ws->xb, n))
+            goto oom;
+        ops_parallel_for(qkv_post_task, &rj, n);
 
-        /* per head: att[t] = softmax(q . k_t / sqrt(hd)) over t <= pos; xb[h*hd..] = sum_t att[t] v_t */
-        for (int h = 0; h < nh; h++) {
-            const float *qh = c->q + h * hd;
-            float *att = c->att + (size_t)h * (size_t)c->n_ctx;
-            size_t kvh = (size_t)(h / group) * (size_t)hd;
-            for (int t = 0; t <= pos; t++) {
-                size_t base = layer_off + (size_t)t * (size_t)kvd + kvh;
-                float s = 0.0f;
-                for (int i = 0; i < hd; i++) s += qh[i] * kv_load(c, c->k_cache, base + (size_t)i);
-                att[t] = s * att_scale;
-            }
-            op_softmax(att, pos + 1);
-            float *out = c->xb + h * hd;
-            memset(out, 0, (size_t)hd * sizeof(float));
-            for (int t = 0; t <= pos; t++) {
-                size_t base = layer_off + (size_t)t * (size_t)kvd + kvh;
-                float a = att[t];
-                for (int i = 0; i < hd; i++) out[i] += a * kv_load(c, c->v_cache, base + (size_t)i);
-            }
-        }
-        /* x += Wo xb */
-        op_matvec(c->xb2, &L->wo, c->xb, c->scratch);
-        for (int i = 0; i < E; i++) c->x[i] += c->xb2[i];
+        /* xb[n][qd] = attention over each token's sequence */
+        aj.layer = l;
+        ops_parallel_for(attn_task, &aj, (int64_t)n * hp->n_head_kv);
+
+        /* x += Wo xb; xb = rmsnorm(x) */
+        if (op_matmul(ws->xb2, &L->wo, ws->xb, n)) goto oom;
+        ops_parallel_for(attn_residual_task, &rj, n);
 
         /* feed-forward: x += W_down (silu(W_gate xb) * (W_up xb)) */
-        op_rmsnorm(c->xb, c->x, L->ffn_norm, E, hp->rms_eps);
-        op_matvec(c->hb, &L->w_gate, c->xb, c->scratch);
-        op_matvec(c->hb2, &L->w_up, c->xb, c->scratch);
-        op_swiglu(c->hb, c->hb, c->hb2, hp->n_ff);
-        op_matvec(c->xb2, &L->w_down, c->hb, c->scratch);
-        for (int i = 0; i < E; i++) c->x[i] += c->xb2[i];
+        if (op_matmul(ws->hb, &L->w_gate, ws->xb, n) || op_matmul(ws->hb2, &L->w_up, ws->xb, n)) goto oom;
+        ops_parallel_for(swiglu_task, &rj, n);
+        if (op_matmul(ws->xb2, &L->w_down, ws->hb, n)) goto oom;
+        ops_parallel_for(ffn_residual_task, &rj, n);
     }
+    (void)qd;
+    (void)kvd;
 
-    /* logits[V] = W_out rmsnorm(x) */
-    op_rmsnorm(c->x, c->x, m->output_norm, E, hp->rms_eps);
-    op_matvec(c->logits, &m->output, c->x, c->scratch);
-    c->pos++;
+    /* logits[k][V] = W_out rmsnorm(x) for the tokens that want them */
+    int n_out = 0;
+    for (int i = 0; i < n; i++) {
+        if (!wants_logits(b, i)) continue;
+        op_rmsnorm(ws->xb + (size_t)n_out * (size_t)E, ws->x + (size_t)i * (size_t)E, m->output_norm, E, hp->rms_eps);
+        n_out++;
+    }
+    if (n_out && op_matmul(logits, &m->output, ws->xb, n_out)) goto oom;
+    for (int i = 0; i < n; i++) b->seq[i]->pos = ws->pos[i] + 1;
+    return n_out;
+oom:
+    return al_err_set(err, "out of memory in the forward pass");
+}
+
+const float *llm_prefill(llm_ctx *c, const int32_t *tokens, int n, al_err *err) {
+    if (n <= 0) {
+        al_err_set(err, "empty prompt");
+        return NULL;
+    }
+    int B = llm_ws_n_batch(c->ws);
+    llm_ctx *seq[LLM_DEFAULT_BATCH];
+    for (int i = 0; i < B; i++) seq[i] = c;
+    for (int i = 0; i < n; i += B) {
+        int k = n - i < B ? n - i : B;
+        llm_batch b = {.n = k, .tokens = tokens + i, .seq = seq};
+        if (llm_forward(c->ws, &b, c->logits, err) < 0) return NULL;
+    }
     return c->logits;
 }
+
+const float *llm_decode(llm_ctx *c, int32_t token, al_err *err) { return llm_prefill(c, &token, 1, err); }

@@ -51,29 +51,27 @@ typedef struct llm_model {
     weight output;                    /* [n_embd -> n_vocab]; token_embd when tied */
     bool tied_output;
     const float *rope_freqs;          /* [rope_dim/2] Llama 3.1 factors, or NULL */
+    float *rope_theta;                /* [rope_dim/2] angle per position of each rotated pair */
     llm_layer *layers;                /* [n_layer] */
     uint64_t weight_bytes;            /* bytes of tensor data */
 } llm_model;
 
 typedef enum kv_type { KV_F16, KV_F32 } kv_type;
 
+/* Activations for a batch of up to n_batch tokens (any mix of sequences).
+ * One forward pass at a time may use a workspace. */
+typedef struct llm_ws llm_ws;
+
+/* One sequence: its KV cache and how many positions it holds. */
 typedef struct llm_ctx {
     const llm_model *m;
     int n_ctx;        /* positions the cache holds */
     int pos;          /* tokens already in the cache */
     kv_type kv;
-    void *k_cache;    /* [n_layer][n_ctx][n_head_kv * head_dim] */
+    void *k_cache;    /* [n_layer][n_head_kv][n_ctx][head_dim], F16 or F32 */
     void *v_cache;    /* same layout */
-    /* activations for one token */
-    float *x;         /* [n_embd] residual stream */
-    float *xb;        /* [max(n_embd, n_head*head_dim)] normed input / attention output */
-    float *xb2;       /* [n_embd] */
-    float *q;         /* [n_head * head_dim] */
-    float *k, *v;     /* [n_head_kv * head_dim] */
-    float *att;       /* [n_head * n_ctx] attention scores */
-    float *hb, *hb2;  /* [n_ff] */
-    float *scratch;   /* [max row length] dequantized weight row */
-    float *logits;    /* [n_vocab] */
+    llm_ws *ws;       /* for llm_decode / llm_prefill on this context alone */
+    float *logits;    /* [n_vocab] last logits of llm_decode / llm_prefill */
 } llm_ctx;
 
 /* Loads a model. Returns NULL with err naming the file and what is wrong
@@ -89,10 +87,36 @@ void llm_ctx_reset(llm_ctx *c);
 /* Bytes held by the KV cache. */
 uint64_t llm_ctx_kv_bytes(const llm_ctx *c);
 
-/* Runs one token at position c->pos, appends its keys/values to the cache
- * and returns the logits for the next token ([n_vocab], owned by c), or NULL
- * with err set when the context is full or the token is out of range. */
+/* A workspace for batches of up to n_batch tokens. NULL when out of memory. */
+llm_ws *llm_ws_init(const llm_model *m, int n_batch, al_err *err);
+void llm_ws_free(llm_ws *ws);
+int llm_ws_n_batch(const llm_ws *ws);
+
+/* A batch: token i extends sequence seq[i]; tokens of one sequence appear
+ * in order and take its next positions. want_logits[i] asks for token i's
+ * logits (NULL: the last token of each sequence in the batch). */
+typedef struct llm_batch {
+    int n;
+    const int32_t *tokens;
+    llm_ctx *const *seq;
+    const bool *want_logits;
+} llm_batch;
+
+/* Runs the batch through the model in one pass: weights are read once for
+ * all its tokens. Appends every token's keys and values to its sequence's
+ * cache and writes the logits of the tokens that asked, in batch order, to
+ * logits ([n_wanted][n_vocab]). Returns n_wanted, or -1 with err set (a
+ * token out of range, a full context, a batch larger than the workspace,
+ * out of memory), in which case no sequence has changed. */
+int llm_forward(llm_ws *ws, const llm_batch *b, float *logits, al_err *err);
+
+/* Runs one token at position c->pos and returns the logits for the next
+ * token ([n_vocab], owned by c), or NULL with err set. */
 const float *llm_decode(llm_ctx *c, int32_t token, al_err *err);
+
+/* Runs n tokens (a prompt) in batches and returns the logits after the last
+ * one (owned by c), or NULL with err set. */
+const float *llm_prefill(llm_ctx *c, const int32_t *tokens, int n, al_err *err);
 
 const char *llm_arch_name(llm_arch a);
 
