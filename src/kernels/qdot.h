@@ -24,7 +24,30 @@
 
 #include "kernels/cpu.h"
 
-typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K } qdot_act;
+typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S } qdot_act;
+
+/* Repacked weights. At load, Q4_0 and Q8_0 matrices whose shape allows it
+ * are rearranged (same bytes per block, so the same memory traffic) into
+ * panels of 4 rows that the AVX-512 kernels read as one sequential stream,
+ * without shuffles. Panel p holds rows 4p..4p+3 (row_bytes each, so a
+ * panel starts where its first row would):
+ *
+ *   QDOT_Q4_0R  per 128 elements g: for each of the 4 rows 64 bytes whose
+ *               byte j holds element 128g + j in its low nibble and element
+ *               128g + 64 + j in its high one (value = nibble - 8); then the
+ *               rows' 4 block scales (f16), row by row. n % 128 == 0.
+ *   QDOT_Q8_0R  per 64 elements: for each row its 64 i8 values; then the
+ *               rows' 2 block scales (f16), row by row. n % 64 == 0.
+ *
+ * Both use QDOT_ACT_Q8S activations: i8 q[n], i32 c[n/4] (-8 x the sum of
+ * each 4 values: the Q4_0 offset, folded into the integer sum), f32 dl[n/4]
+ * (block scale per 4 values). Kernels for them take tiles of whole panels. */
+enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q8_0R = 0x1000 | 8 };
+
+/* The repacked type for an n_rows x n matrix of `type`, or 0 if none. */
+uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n);
+/* Repacks n_rows rows of n elements from src into dst (the same size). */
+void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n);
 
 /* The activation format weights of `wtype` with rows of n elements use. */
 qdot_act qdot_act_for(uint32_t wtype, int64_t n);

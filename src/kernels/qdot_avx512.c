@@ -216,6 +216,124 @@ AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
         }
 }
 
+/* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
+
+/* k_pair_idx[k][i] = 2k + i/8: lanes 0-7 take scale 2k, lanes 8-15 scale 2k+1. */
+static const int32_t k_pair_idx[8][16] = {
+#define ROW(k) {2*k,2*k,2*k,2*k,2*k,2*k,2*k,2*k, 2*k+1,2*k+1,2*k+1,2*k+1,2*k+1,2*k+1,2*k+1,2*k+1}
+    ROW(0), ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6), ROW(7)
+#undef ROW
+};
+
+/* k_row_idx[q][i]: lane i takes scale entry q * 8 + ... see uses below. For
+ * Q4_0R the 16 scales of a step are [row0 b0..b3, row1 b0..b3, ...]: row r
+ * needs lanes [4r ×8, 4r+1 ×8] for blocks 0,1 and [4r+2 ×8, 4r+3 ×8] for
+ * blocks 2,3: that is k_pair_idx[2r] and k_pair_idx[2r+1]. For Q8_0R the 8
+ * scales are [row0 b0 b1, row1 b0 b1, ...]: row r needs k_pair_idx[r]. */
+
+#define PREFETCH_STEPS 4 /* panel steps fetched ahead of use */
+
+/* A tile of one 4-row panel x T activation rows, repacked Q4_0. */
+AI void tile_q4_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
+    for (int64_t g = 0; g < n / 128; g++) { /* 128 elements: blocks 4g..4g+3 of each row */
+        const uint8_t *step = w + (size_t)g * 288;
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288), _MM_HINT_T0);
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288 + 64), _MM_HINT_T0);
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288 + 128), _MM_HINT_T0);
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288 + 192), _MM_HINT_T0);
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288 + 256), _MM_HINT_T0);
+        __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 256)));
+        __m512i lo[4], hi[4];
+        __m512 d01[4], d23[4];
+        for (int r = 0; r < 4; r++) {
+            __m512i x = _mm512_loadu_si512((const void *)(step + 64 * r));
+            lo[r] = _mm512_and_si512(x, m4);
+            hi[r] = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+            d01[r] = _mm512_permutexvar_ps(_mm512_loadu_si512((const void *)k_pair_idx[2 * r]), s16);
+            d23[r] = _mm512_permutexvar_ps(_mm512_loadu_si512((const void *)k_pair_idx[2 * r + 1]), s16);
+        }
+        for (int t = 0; t < T; t++) {
+            const uint8_t *row = act + (size_t)t * act_stride;
+            const int32_t *c = (const int32_t *)(const void *)(row + n) + 32 * g;
+            const float *dl = (const float *)(const void *)(row + 2 * n) + 32 * g;
+            __m512i a0 = _mm512_loadu_si512((const void *)(row + 128 * g)), a1 = _mm512_loadu_si512((const void *)(row + 128 * g + 64));
+            __m512i c0 = _mm512_loadu_si512((const void *)c), c1 = _mm512_loadu_si512((const void *)(c + 16));
+            __m512 da0 = _mm512_loadu_ps(dl), da1 = _mm512_loadu_ps(dl + 16);
+            for (int r = 0; r < 4; r++) {
+                __m512i s0 = _mm512_dpbusd_epi32(c0, lo[r], a0), s1 = _mm512_dpbusd_epi32(c1, hi[r], a1);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(d01[r], da0), acc[r][t]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(d23[r], da1), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < T; t++) out[(size_t)t * ldo + (size_t)r] = hsum512(acc[r][t]);
+}
+
+/* A tile of one 4-row panel x T activation rows, repacked Q8_0. */
+AI void tile_q8_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t p = 0; p < n / 64; p++) { /* 64 elements: blocks 2p, 2p+1 of each row */
+        const uint8_t *step = w + (size_t)p * 272;
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272), _MM_HINT_T0);
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272 + 64), _MM_HINT_T0);
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272 + 128), _MM_HINT_T0);
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272 + 192), _MM_HINT_T0);
+        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272 + 256), _MM_HINT_T0);
+        __m512 s8 = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 256))));
+        __m512i aw[4];
+        __mmask64 neg[4];
+        __m512 d[4];
+        for (int r = 0; r < 4; r++) {
+            __m512i x = _mm512_loadu_si512((const void *)(step + 64 * r));
+            aw[r] = _mm512_abs_epi8(x);
+            neg[r] = _mm512_movepi8_mask(x);
+            d[r] = _mm512_permutexvar_ps(_mm512_loadu_si512((const void *)k_pair_idx[r]), s8);
+        }
+        for (int t = 0; t < T; t++) {
+            const uint8_t *row = act + (size_t)t * act_stride;
+            __m512i a = _mm512_loadu_si512((const void *)(row + 64 * p));
+            __m512 da = _mm512_loadu_ps((const float *)(const void *)(row + 2 * n) + 16 * p);
+            for (int r = 0; r < 4; r++) {
+                /* w * a = |w| * (a with w's sign) */
+                __m512i sa = _mm512_mask_sub_epi8(a, neg[r], zero, a);
+                __m512i s = _mm512_dpbusd_epi32(zero, aw[r], sa);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d[r], da), acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int t = 0; t < T; t++) out[(size_t)t * ldo + (size_t)r] = hsum512(acc[r][t]);
+}
+
+/* Walks whole panels (nr is a multiple of 4) in tiles of up to TT tokens. */
+#define PANEL_WALK(NAME, TILE, TT)                                                                                        \
+    static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
+                     float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
+        (void)wtype;                                                                                                      \
+        (void)scratch;                                                                                                    \
+        for (int r = 0; r + 4 <= nr; r += 4)                                                                              \
+            for (int t = 0; t < nt; t += TT) {                                                                            \
+                const uint8_t *wp = w + (size_t)r * w_stride, *ap = act + (size_t)t * act_stride;                        \
+                float *op = out + (size_t)t * ldo + (size_t)r;                                                            \
+                switch (nt - t < TT ? nt - t : TT) {                                                                      \
+                case 1: TILE(wp, ap, act_stride, n, op, ldo, 1); break;                                                   \
+                case 2: TILE(wp, ap, act_stride, n, op, ldo, 2); break;                                                   \
+                case 3: TILE(wp, ap, act_stride, n, op, ldo, 3); break;                                                   \
+                default: TILE(wp, ap, act_stride, n, op, ldo, 4); break;                                                  \
+                }                                                                                                         \
+            }                                                                                                             \
+    }
+PANEL_WALK(gemm_q4_0r, tile_q4_0r, 3)
+PANEL_WALK(gemm_q8_0r, tile_q8_0r, 4)
+
 /* Separate instantiations per weight type so each inlines its own unpacking. */
 #define TILE_Q4_0(wt, ...) tile_q8b(GGML_TYPE_Q4_0, __VA_ARGS__)
 #define TILE_Q5_0(wt, ...) tile_q8b(GGML_TYPE_Q5_0, __VA_ARGS__)
@@ -227,6 +345,7 @@ TILE_WALK(gemm_q5_0, TILE_Q5_0, 4, 4)
 TILE_WALK(gemm_q8_0, TILE_Q8_0, 4, 4)
 TILE_WALK(gemm_q4_k, TILE_Q4_K, 4, 4)
 TILE_WALK(gemm_q6_k, TILE_Q6_K, 4, 4)
+
 
 float qdot_dot_f16_avx512(const float *a, const uint16_t *b, int n) {
     __m512 acc = _mm512_setzero_ps();
@@ -274,6 +393,8 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case GGML_TYPE_Q8_0: return gemm_q8_0;
     case GGML_TYPE_Q4_K: return gemm_q4_k;
     case GGML_TYPE_Q6_K: return gemm_q6_k;
+    case QDOT_Q4_0R: return gemm_q4_0r;
+    case QDOT_Q8_0R: return gemm_q8_0r;
     default: return quant_can_dequantize(wtype) ? gemm_f32 : NULL;
     }
 }

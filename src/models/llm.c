@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "kernels/fp16.h"
 #include "kernels/qdot.h"
@@ -186,6 +188,56 @@ static int load_tensors(loader *l) {
     return 0;
 }
 
+/* Rearranges the matrices the AVX-512 kernels read faster in another layout
+ * (kernels/qdot.h) into one allocation, and lets the kernel drop the file
+ * pages they came from (they come back from the file if ever needed). The
+ * token embedding keeps its file layout for row lookups; a tied output
+ * matrix gets its own rearranged copy. */
+static int repack_weights(llm_model *m, al_err *err) {
+    if (cpu_level_get() < CPU_LEVEL_AVX512) return 0;
+    const llm_hparams *hp = &m->hp;
+    int n_w = 9 * hp->n_layer + 1;
+    weight **ws = malloc((size_t)n_w * sizeof *ws);
+    if (!ws) return al_err_set(err, "out of memory");
+    int k = 0;
+    for (int l = 0; l < hp->n_layer; l++) {
+        llm_layer *L = &m->layers[l];
+        weight *list[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof list / sizeof *list; i++) ws[k++] = list[i];
+    }
+    ws[k++] = &m->output;
+    size_t total = 0;
+    for (int i = 0; i < k; i++)
+        if (qdot_repack_type(ws[i]->type, ws[i]->n_rows, ws[i]->n_cols)) total += (size_t)ws[i]->n_rows * ws[i]->row_bytes;
+    if (total == 0) {
+        free(ws);
+        return 0;
+    }
+    if (posix_memalign(&m->repacked, 64, total)) {
+        m->repacked = NULL;
+        free(ws);
+        return al_err_set(err, "out of memory rearranging %.1f MiB of weights", (double)total / 1048576.0);
+    }
+    uint8_t *dst = m->repacked;
+    long page = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < k; i++) {
+        weight *w = ws[i];
+        uint32_t rt = qdot_repack_type(w->type, w->n_rows, w->n_cols);
+        if (!rt) continue;
+        size_t bytes = (size_t)w->n_rows * w->row_bytes;
+        qdot_repack(w->type, w->data, dst, w->n_rows, w->n_cols);
+        uintptr_t a = ((uintptr_t)w->data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+        uintptr_t b = ((uintptr_t)w->data + bytes) & ~(uintptr_t)(page - 1);
+        if (w != &m->output || !m->tied_output)
+            if (b > a) madvise((void *)a, b - a, MADV_DONTNEED); /* only a hint: failure is harmless */
+        w->type = rt;
+        w->data = dst;
+        dst += bytes;
+    }
+    free(ws);
+    return 0;
+}
+
 llm_model *llm_load(const char *path, al_err *err) {
     llm_model *m = calloc(1, sizeof *m);
     if (!m) {
@@ -217,6 +269,7 @@ llm_model *llm_load(const char *path, al_err *err) {
         goto fail;
     }
     op_rope_theta(m->rope_theta, m->hp.rope_dim, m->hp.rope_base, m->hp.rope_freq_scale, m->rope_freqs);
+    if (repack_weights(m, err)) goto fail;
     return m;
 fail:
     llm_free(m);
@@ -227,6 +280,7 @@ void llm_free(llm_model *m) {
     if (!m) return;
     free(m->layers);
     free(m->rope_theta);
+    free(m->repacked);
     tokenizer_free(m->tok);
     gguf_close(m->gguf);
     free(m);

@@ -54,6 +54,7 @@ typedef struct llm_model {
     float *rope_theta;                /* [rope_dim/2] angle per position of each rotated pair */
     llm_layer *layers;                /* [n_layer] */
     uint64_t weight_bytes;            /* bytes of tensor data */
+    void *repacked;                   /* matrices rearranged for the SIMD kernels, or NULL */
 } llm_model;
 
 typedef enum kv_type { KV_F16, KV_F32 } kv_type;

@@ -6,6 +6,7 @@
  * The scalar kernels must match it to float rounding; every SIMD level this
  * CPU has must match it too, on random inputs with tile-edge sizes. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,16 +26,21 @@ static float frand(void) {
 static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
     if (f == QDOT_ACT_F32) return ((const float *)(const void *)row)[i];
     if (f == QDOT_ACT_Q8B) return ((int)row[i] - 128) * (double)((const float *)(const void *)(row + n))[i / 4];
+    if (f == QDOT_ACT_Q8S) return (int8_t)row[i] * (double)((const float *)(const void *)(row + 2 * n))[i / 4];
     return (int8_t)row[i] * (double)((const float *)(const void *)(row + n))[i / 256];
 }
 
-static void check_type(uint32_t type, int64_t n) {
-    enum { NR = 7, NT = 6 };
+/* Checks the kernels of `type` (or of its repacked layout when repack is
+ * set: the expectation still comes from the original blocks). */
+static void check(uint32_t type, int64_t n, bool repack) {
+    enum { NR = 8, NT = 6 };
     float *w = malloc(sizeof(float) * (size_t)n * NR), *x = malloc(sizeof(float) * (size_t)n * NT);
     float *wd = malloc(sizeof(float) * (size_t)n), *scratch = malloc(sizeof(float) * (size_t)n);
     size_t wrow = ggml_row_size(type, n);
     uint8_t *wq = malloc(wrow * NR);
-    qdot_act f = qdot_act_for(type, n);
+    uint32_t ktype = repack ? qdot_repack_type(type, NR, n) : type;
+    if (repack) assert_true(ktype != 0);
+    qdot_act f = qdot_act_for(ktype, n);
     size_t arow = qdot_act_row_bytes(f, n);
     uint8_t *aq = aligned_alloc(64, arow * NT);
     assert_non_null(w);
@@ -55,6 +61,15 @@ static void check_type(uint32_t type, int64_t n) {
             double v = act_value(f, aq + t * arow, n, i), step = 0;
             if (f == QDOT_ACT_Q8B) step = ((const float *)(const void *)(aq + t * arow + n))[i / 4];
             if (f == QDOT_ACT_Q8K) step = ((const float *)(const void *)(aq + t * arow + n))[i / 256];
+            if (f == QDOT_ACT_Q8S) {
+                step = ((const float *)(const void *)(aq + t * arow + 2 * n))[i / 4];
+                /* the offset term: -8 x the sum of each 4 quantized values */
+                if (i % 4 == 0) {
+                    int sum = 0;
+                    for (int k = 0; k < 4; k++) sum += (int8_t)aq[t * arow + i + k];
+                    assert_int_equal(((const int32_t *)(const void *)(aq + t * arow + n))[i / 4], -8 * sum);
+                }
+            }
             assert_true(fabs(v - x[t * n + i]) <= step * 0.5 * 1.0001 + 1e-6);
         }
 
@@ -73,30 +88,50 @@ static void check_type(uint32_t type, int64_t n) {
             scale[t][r] = a;
         }
     }
+    uint8_t *wk = wq;
+    if (repack) {
+        wk = malloc(wrow * NR);
+        assert_non_null(wk);
+        qdot_repack(type, wq, wk, NR, n);
+    }
     for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
-        qdot_gemm_fn g = qdot_gemm_get(type, (cpu_level)lvl);
+        qdot_gemm_fn g = qdot_gemm_get(ktype, (cpu_level)lvl);
         assert_non_null(g);
         /* every sub-range, so tile edges of all sizes are exercised */
-        for (int nr = 1; nr <= NR; nr += 3)
+        for (int nr = repack ? 4 : 1; nr <= NR; nr += repack ? 4 : 3) /* repacked: whole 4-row panels */
             for (int nt = 1; nt <= NT; nt++) {
                 float out[NT][NR];
                 memset(out, 0xff, sizeof out);
-                g(type, wq, wrow, aq, arow, n, &out[0][0], NR, nr, nt, scratch);
+                g(ktype, wk, wrow, aq, arow, n, &out[0][0], NR, nr, nt, scratch);
                 for (int t = 0; t < nt; t++)
                     for (int r = 0; r < nr; r++) {
                         double err = fabs(out[t][r] - expect[t][r]), tol = 2e-6 * scale[t][r] + 1e-6;
                         if (!(err <= tol))
-                            fail_msg("%s n=%lld level %s: out[%d][%d] = %.9g, expected %.9g (tol %.3g)", ggml_type_name(type),
+                            fail_msg("%s%s n=%lld level %s: out[%d][%d] = %.9g, expected %.9g (tol %.3g)", ggml_type_name(type), repack ? " repacked" : "",
                                      (long long)n, cpu_level_name((cpu_level)lvl), t, r, out[t][r], expect[t][r], tol);
                     }
             }
     }
+    if (wk != wq) free(wk);
     free(w);
     free(x);
     free(wd);
     free(scratch);
     free(wq);
     free(aq);
+}
+
+static void check_type(uint32_t type, int64_t n) { check(type, n, false); }
+
+static void test_repacked(void **state) {
+    (void)state;
+    check(GGML_TYPE_Q4_0, 1024, true);
+    check(GGML_TYPE_Q4_0, 128 * 7, true); /* scales not a multiple of 16 */
+    check(GGML_TYPE_Q8_0, 1024, true);
+    check(GGML_TYPE_Q8_0, 64 * 5, true);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 8, 96), 0);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 6, 1024), 0);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 8, 1024), 0);
 }
 
 static void test_block32_types(void **state) {
@@ -153,6 +188,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block32_types),
         cmocka_unit_test(test_k_types),
+        cmocka_unit_test(test_repacked),
         cmocka_unit_test(test_float_path_types),
         cmocka_unit_test(test_f16_attention_helpers),
     };

@@ -1,0 +1,111 @@
+/* membw.c - the machine's memory read bandwidth, the bound on generation
+ * speed: each generated token reads every weight once, so tokens/s can not
+ * exceed bandwidth / model bytes.
+ *
+ * usage: membw [-t THREADS] [-s MiB] [-r REPS]
+ * Each thread sums its own slice of a buffer far larger than the caches
+ * with 512-bit (or 256-bit) loads; prints the best of REPS passes in GB/s
+ * (10^9 bytes/s). */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+typedef struct slice {
+    const uint8_t *p;
+    size_t n;
+    double sink;
+} slice;
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) static double sum512(const uint8_t *p, size_t n) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i + 256 <= n; i += 256) {
+        a0 = _mm512_add_ps(a0, _mm512_load_ps((const float *)(const void *)(p + i)));
+        a1 = _mm512_add_ps(a1, _mm512_load_ps((const float *)(const void *)(p + i + 64)));
+        a2 = _mm512_add_ps(a2, _mm512_load_ps((const float *)(const void *)(p + i + 128)));
+        a3 = _mm512_add_ps(a3, _mm512_load_ps((const float *)(const void *)(p + i + 192)));
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+#endif
+
+static double sum_portable(const uint8_t *p, size_t n) {
+    uint64_t a = 0, b = 0;
+    for (size_t i = 0; i + 16 <= n; i += 16) {
+        uint64_t x, y;
+        memcpy(&x, p + i, 8);
+        memcpy(&y, p + i + 8, 8);
+        a += x;
+        b ^= y;
+    }
+    return (double)(a ^ b);
+}
+
+static void *reader(void *arg) {
+    slice *s = arg;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) {
+        s->sink = sum512(s->p, s->n);
+        return NULL;
+    }
+#endif
+    s->sink = sum_portable(s->p, s->n);
+    return NULL;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    int threads = 1, reps = 10;
+    size_t mib = 1024;
+    int c;
+    while ((c = getopt(argc, argv, "t:s:r:h")) != -1) {
+        switch (c) {
+        case 't': threads = atoi(optarg); break;
+        case 's': mib = (size_t)atol(optarg); break;
+        case 'r': reps = atoi(optarg); break;
+        default: fprintf(stderr, "usage: membw [-t THREADS] [-s MiB] [-r REPS]\n"); return 2;
+        }
+    }
+    if (threads < 1 || threads > 256 || mib < 64 || reps < 1) {
+        fprintf(stderr, "membw: bad arguments\n");
+        return 2;
+    }
+    size_t n = mib << 20;
+    uint8_t *buf = NULL;
+    if (posix_memalign((void **)&buf, 4096, n)) {
+        fprintf(stderr, "membw: cannot allocate %zu MiB\n", mib);
+        return 1;
+    }
+    memset(buf, 1, n); /* fault every page in before timing */
+    pthread_t tid[256];
+    slice sl[256];
+    double best = 0;
+    size_t per = n / (size_t)threads / 256 * 256;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < threads; i++) {
+            sl[i] = (slice){buf + (size_t)i * per, per, 0};
+            if (pthread_create(&tid[i], NULL, reader, &sl[i])) return 1;
+        }
+        for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
+        double gbs = (double)(per * (size_t)threads) / (now_s() - t0) / 1e9;
+        best = gbs > best ? gbs : best;
+    }
+    double sink = 0;
+    for (int i = 0; i < threads; i++) sink += sl[i].sink;
+    printf("threads %d  buffer %zu MiB  read bandwidth %.2f GB/s (best of %d)%s\n", threads, mib, best, reps, sink == 1.5 ? " " : "");
+    free(buf);
+    return 0;
+}
