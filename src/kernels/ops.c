@@ -65,13 +65,14 @@ typedef struct matmul_job {
     qdot_act fmt;
     size_t act_row;
     qdot_gemm_fn gemm;
+    cpu_level level;
     int64_t row_chunk;    /* rows per task */
     int64_t n_row_chunks;
 } matmul_job;
 
 static void quantize_task(void *arg, int64_t t) {
     const matmul_job *j = arg;
-    qdot_quantize_act(j->fmt, j->x + (size_t)t * (size_t)j->w->n_cols, g_act + (size_t)t * j->act_row, j->w->n_cols);
+    qdot_quantize_act_level(j->fmt, j->x + (size_t)t * (size_t)j->w->n_cols, g_act + (size_t)t * j->act_row, j->w->n_cols, j->level);
 }
 
 /* Task i: row chunk i % n_row_chunks of token block i / n_row_chunks, so
@@ -93,7 +94,8 @@ int op_matmul(float *out, const weight *w, const float *x, int nt) {
     matmul_job j = {.out = out, .w = w, .x = x, .nt = nt};
     j.fmt = qdot_act_for(w->type, w->n_cols);
     j.act_row = qdot_act_row_bytes(j.fmt, w->n_cols);
-    j.gemm = qdot_gemm_get(w->type, cpu_level_get());
+    j.level = cpu_level_get();
+    j.gemm = qdot_gemm_get(w->type, j.level);
     if (!j.gemm) return -1;
     if (grow((void **)&g_act, &g_act_cap, j.act_row * (size_t)nt) ||
         grow((void **)&g_scratch, &g_scratch_cap, (size_t)threads * (size_t)w->n_cols * sizeof(float)))

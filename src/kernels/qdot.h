@@ -55,6 +55,9 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n);
 size_t qdot_act_row_bytes(qdot_act f, int64_t n);
 /* Writes x[n] as one activation row of format f into dst (bytes as above). */
 void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n);
+/* The same bytes at a given level (the scalar code where a level has none). */
+void qdot_quantize_act_level(qdot_act f, const float *x, uint8_t *dst, int64_t n, cpu_level level);
+void qdot_quantize_act_avx512(qdot_act f, const float *x, uint8_t *dst, int64_t n);
 
 /* out[t * ldo + r] = dot(weight row r, activation row t) for r < nr and
  * t < nt. Weight row r starts at w + r * w_stride; activation row t at

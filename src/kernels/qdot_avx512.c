@@ -386,6 +386,41 @@ static void gemm_f32(uint32_t wtype, const uint8_t *w, size_t w_stride, const ui
     }
 }
 
+/* Quantizes 32 floats like the scalar code (same float operations, and
+ * vcvtps2dq rounds to nearest even as lrintf does). Returns the scale. */
+AI float quant32(const float *x, __m512i *q0, __m512i *q1) {
+    __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
+    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+    float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    __m512 vid = _mm512_set1_ps(id);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    *q0 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(a, vid)), lo), hi);
+    *q1 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(b, vid)), lo), hi);
+    return d;
+}
+
+/* The QDOT_ACT_Q8S and QDOT_ACT_Q8B rows, byte for byte as the scalar code. */
+void qdot_quantize_act_avx512(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m512i q0, q1;
+        float d = quant32(x + 32 * b, &q0, &q1);
+        __m128i p0 = _mm512_cvtepi32_epi8(q0), p1 = _mm512_cvtepi32_epi8(q1);
+        __m256i q = _mm256_set_m128i(p1, p0);
+        __m256 dv = _mm256_set1_ps(d);
+        if (f == QDOT_ACT_Q8B) {
+            _mm256_storeu_si256((__m256i *)(void *)(dst + 32 * b), _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)));
+            _mm256_storeu_ps((float *)(void *)(dst + n) + 8 * b, dv);
+            continue;
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(dst + 32 * b), q);
+        /* sums of each 4 consecutive values: lanes of q0 are elements 0-15, q1 16-31 */
+        __m256i s = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q); /* pairs */
+        s = _mm256_madd_epi16(s, _mm256_set1_epi16(1));            /* quads, 8 lanes */
+        _mm256_storeu_si256((__m256i *)(void *)((int32_t *)(void *)(dst + n) + 8 * b), _mm256_mullo_epi32(s, _mm256_set1_epi32(-8)));
+        _mm256_storeu_ps((float *)(void *)(dst + 2 * n) + 8 * b, dv);
+    }
+}
+
 qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: return gemm_q4_0;

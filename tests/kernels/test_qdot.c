@@ -160,6 +160,31 @@ static void test_float_path_types(void **state) {
     check_type(GGML_TYPE_F32, 37); /* not a multiple of any vector width */
 }
 
+/* Every level quantizes activations to the same bytes as the scalar code. */
+static void test_quantize_levels(void **state) {
+    (void)state;
+    enum { N = 1024 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = (i % 97 == 0) ? frand() * 40.0f : frand();
+    for (int i = 64; i < 96; i++) x[i] = 0.0f; /* an all-zero block */
+    x[200] = 0.5f / 127.0f * 3.0f;             /* values on rounding ties */
+    qdot_act fmts[] = {QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, QDOT_ACT_F32};
+    for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++) {
+        size_t nbytes = qdot_act_row_bytes(fmts[f], N);
+        uint8_t *ref = calloc(1, nbytes), *got = calloc(1, nbytes);
+        assert_non_null(ref);
+        assert_non_null(got);
+        qdot_quantize_act(fmts[f], x, ref, N);
+        for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
+            memset(got, 0, nbytes);
+            qdot_quantize_act_level(fmts[f], x, got, N, (cpu_level)lvl);
+            assert_memory_equal(ref, got, nbytes);
+        }
+        free(ref);
+        free(got);
+    }
+}
+
 static void test_f16_attention_helpers(void **state) {
     (void)state;
     float a[77], y[77], ref[77];
@@ -189,6 +214,7 @@ int main(void) {
         cmocka_unit_test(test_block32_types),
         cmocka_unit_test(test_k_types),
         cmocka_unit_test(test_repacked),
+        cmocka_unit_test(test_quantize_levels),
         cmocka_unit_test(test_float_path_types),
         cmocka_unit_test(test_f16_attention_helpers),
     };
