@@ -210,8 +210,9 @@ int cmd_chat(int argc, char **argv) {
         const float *logits = NULL;
         for (size_t i = p; i < toks.n && rc == 0; i++) {
             sampler_accept(smp, toks.ids[i]);
-            if (!(logits = llm_decode(ctx, toks.ids[i], &err)) || token_vec_push(&cached, toks.ids[i])) rc = 1;
+            if (token_vec_push(&cached, toks.ids[i])) rc = 1;
         }
+        if (rc == 0 && !(logits = llm_prefill(ctx, toks.ids + p, (int)(toks.n - p), &err))) rc = 1;
         strbuf reply = {0};
         for (long g = 0; rc == 0 && g < n_predict; g++) {
             int32_t t = sampler_sample(smp, logits);

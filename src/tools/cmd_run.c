@@ -193,12 +193,13 @@ int cmd_run(int argc, char **argv) {
             }
         }
         sampler_accept(smp, ids.ids[i]);
-        logits = llm_decode(ctx, ids.ids[i], &err);
-        if (!logits) {
-            fprintf(stderr, "\nairlock run: %s\n", err.msg);
-            rc = 1;
-            goto done;
-        }
+    }
+    /* the whole prompt in batches: each weight matrix is read once per batch */
+    logits = llm_prefill(ctx, ids.ids, (int)ids.n, &err);
+    if (!logits) {
+        fprintf(stderr, "\nairlock run: %s\n", err.msg);
+        rc = 1;
+        goto done;
     }
     fflush(stdout);
     double t_prompt = now_s();

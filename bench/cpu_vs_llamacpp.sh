@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# cpu_vs_llamacpp.sh - airlock bench and llama.cpp's llama-bench, side by side
+# in one run, on the same synthetic models (bench/RESULTS.md, "CPU speed").
+#
+# usage: LLAMA_BENCH=/path/to/llama-bench bench/cpu_vs_llamacpp.sh MODELDIR [REPS]
+# MODELDIR holds llama-3.2-1b-{Q4_0,Q8_0,Q4_K_M}.gguf and
+# qwen2.5-0.5b-{Q4_0,Q8_0,Q4_K_M}.gguf, written by:
+#   for s in llama-3.2-1b qwen2.5-0.5b; do for t in Q4_0 Q8_0 Q4_K_M; do
+#     build/airlock synth --shape $s --vocab ../shared/models/tokenizer-fixtures/ggml-vocab-gpt-2.gguf \
+#       --type $t -o MODELDIR/$s-$t.gguf; done; done
+# llama.cpp is built beside the project (never inside it) with its default
+# native CPU flags: cmake -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build.
+# Prints one markdown row per model, thread count and test with both speeds
+# and their ratio. Runs the two engines alternately, test by test.
+set -euo pipefail
+dir="${1:?model directory}"
+reps="${2:-3}"
+bench="${LLAMA_BENCH:?set LLAMA_BENCH to the llama-bench binary of llama.cpp}"
+airlock="$(dirname "$0")/../build/airlock"
+echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp |"
+echo "| --- | ---: | --- | ---: | ---: | ---: |"
+for m in llama-3.2-1b-Q4_0 llama-3.2-1b-Q8_0 llama-3.2-1b-Q4_K_M qwen2.5-0.5b-Q4_0 qwen2.5-0.5b-Q8_0 qwen2.5-0.5b-Q4_K_M; do
+  f="$dir/$m.gguf"
+  for t in 1 2; do
+    for test in "-p 512 -n 0" "-p 0 -n 128"; do
+      # shellcheck disable=SC2086
+      ref=$("$bench" -m "$f" $test -t "$t" -r "$reps" -o json 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"])')
+      # shellcheck disable=SC2086
+      mine=$("$airlock" bench -m "$f" $test -t "$t" -r "$reps" --json | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"])')
+      name=$([ "$test" = "-p 512 -n 0" ] && echo pp512 || echo tg128)
+      python3 -c 'import sys; a,b,c,d=map(float,sys.argv[4:8]); print("| %s | %s | %s | %.2f ± %.2f | %.2f ± %.2f | %.2fx |" % (sys.argv[1],sys.argv[2],sys.argv[3],a,b,c,d,c/a))' "$m" "$t" "$name" $ref $mine
+    done
+  done
+done
