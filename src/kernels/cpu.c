@@ -1,19 +1,32 @@
 /* cpu.c - processor feature detection and the kernel level in use. */
 #include "kernels/cpu.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 static int g_level = -1; /* -1: not yet decided */
+
+#if defined(__x86_64__) || defined(__i386__)
+/* F16C (half <-> float conversion): CPUID leaf 1, ECX bit 29 (not every
+ * compiler's __builtin_cpu_supports knows the name). */
+static bool has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
+}
+#endif
 
 cpu_level cpu_level_max(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+        has_f16c())
         return CPU_LEVEL_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c())
         return CPU_LEVEL_AVX2;
 #endif
     return CPU_LEVEL_SCALAR;
