@@ -12,6 +12,7 @@
 # native CPU flags: cmake -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build.
 # Prints one markdown row per model, thread count and test with both speeds
 # and their ratio. Runs the two engines alternately, test by test.
+# MODELS="qwen2.5-0.5b-Q4_0 ..." limits the run to some of the files.
 set -euo pipefail
 dir="${1:?model directory}"
 reps="${2:-3}"
@@ -19,7 +20,7 @@ bench="${LLAMA_BENCH:?set LLAMA_BENCH to the llama-bench binary of llama.cpp}"
 airlock="$(dirname "$0")/../build/airlock"
 echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp |"
 echo "| --- | ---: | --- | ---: | ---: | ---: |"
-for m in llama-3.2-1b-Q4_0 llama-3.2-1b-Q8_0 llama-3.2-1b-Q4_K_M qwen2.5-0.5b-Q4_0 qwen2.5-0.5b-Q8_0 qwen2.5-0.5b-Q4_K_M; do
+for m in ${MODELS:-llama-3.2-1b-Q4_0 llama-3.2-1b-Q8_0 llama-3.2-1b-Q4_K_M qwen2.5-0.5b-Q4_0 qwen2.5-0.5b-Q8_0 qwen2.5-0.5b-Q4_K_M}; do
   f="$dir/$m.gguf"
   for t in 1 2; do
     for test in "-p 512 -n 0" "-p 0 -n 128"; do
