@@ -113,11 +113,6 @@ int op_matmul(float *out, const weight *w, const float *x, int nt) {
     return 0;
 }
 
-void op_matvec(float *out, const weight *w, const float *x, float *scratch) {
-    (void)scratch;
-    if (op_matmul(out, w, x, 1)) abort(); /* out of memory for a few KiB: not recoverable mid-layer */
-}
-
 void ops_parallel_for(void (*fn)(void *arg, int64_t i), void *arg, int64_t n) { threadpool_run(g_pool, fn, arg, n); }
 
 void op_rmsnorm(float *out, const float *x, const float *g, int n, float eps) {
@@ -140,20 +135,6 @@ void op_softmax(float *x, int n) {
 
 void op_swiglu(float *out, const float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
-}
-
-void op_rope(float *v, int rot_dim, int pos, float base, float freq_scale, const float *freq_factors, int neox) {
-    int half = rot_dim / 2;
-    for (int i = 0; i < half; i++) {
-        float freq = powf(base, -2.0f * (float)i / (float)rot_dim) * freq_scale;
-        if (freq_factors) freq /= freq_factors[i];
-        float theta = (float)pos * freq;
-        float c = cosf(theta), s = sinf(theta);
-        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-        float x0 = v[a], x1 = v[b];
-        v[a] = x0 * c - x1 * s;
-        v[b] = x0 * s + x1 * c;
-    }
 }
 
 void op_rope_theta(float *theta, int rot_dim, float base, float freq_scale, const float *freq_factors) {

@@ -20,7 +20,7 @@ typedef struct weight {
     const void *data;
 } weight;
 
-/* Sets the threads op_matvec spreads rows over (1: single-threaded; 0: all
+/* Sets the threads op_matmul spreads work over (1: single-threaded; 0: all
  * cores). Call between computations, not during one. Returns 0 or -1. */
 int ops_set_threads(int n);
 int ops_get_threads(void);
@@ -32,9 +32,6 @@ int ops_get_threads(void);
  * shared by all calls: one computation at a time. Returns 0, or -1 when out
  * of memory. */
 int op_matmul(float *out, const weight *w, const float *x, int nt);
-
-/* op_matmul for one row (aborts when out of memory). scratch is unused. */
-void op_matvec(float *out, const weight *w, const float *x, float *scratch);
 
 /* Calls fn(arg, i) for i < n on the thread pool ops_set_threads sized. */
 void ops_parallel_for(void (*fn)(void *arg, int64_t i), void *arg, int64_t n);
@@ -51,15 +48,12 @@ void op_softmax(float *x, int n);
 /* out[i] = silu(gate[i]) * up[i]. */
 void op_swiglu(float *out, const float *gate, const float *up, int n);
 
-/* Rotary position embedding on one head vector v[head_dim], first rot_dim
- * dimensions, for position pos. neox selects the pairing: (i, i + rot/2)
- * when true, (2i, 2i+1) when false. freq_factors (rot/2 entries, or NULL)
- * divide the per-pair frequencies (Llama 3.1 long-context scaling). */
-void op_rope(float *v, int rot_dim, int pos, float base, float freq_scale, const float *freq_factors, int neox);
-
-/* The same rotation in three steps: theta[rot_dim/2] per-pair angles per
- * position (once per model); cs[rot_dim] the cos and sin of each pair at
- * position pos; then the rotation of one head vector. */
+/* Rotary position embedding, in three steps: theta[rot_dim/2] the per-pair
+ * angle per position (once per model; freq_factors, rot_dim/2 entries or
+ * NULL, divide the frequencies: Llama 3.1 long-context scaling); cs[rot_dim]
+ * the cos and sin of each pair at position pos; then the rotation of one
+ * head vector's first rot_dim dimensions. neox selects the pairing:
+ * (i, i + rot/2) when true, (2i, 2i+1) when false. */
 void op_rope_theta(float *theta, int rot_dim, float base, float freq_scale, const float *freq_factors);
 void op_rope_angles(float *cs, int rot_dim, int pos, const float *theta);
 void op_rope_apply(float *v, int rot_dim, const float *cs, int neox);

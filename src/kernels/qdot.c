@@ -333,18 +333,13 @@ qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     }
 }
 
-/* The scalar kernel for a row length that does not fit the integer format
- * (qdot_act_for chose F32). */
-static qdot_gemm_fn gemm_for_format(uint32_t wtype, int64_t n, cpu_level level) {
-    (void)n;
+qdot_gemm_fn qdot_gemm_get(uint32_t wtype, cpu_level level) {
     qdot_gemm_fn f = NULL;
     if (level >= CPU_LEVEL_AVX512) f = qdot_gemm_avx512(wtype);
     if (!f && level >= CPU_LEVEL_AVX2) f = qdot_gemm_avx2(wtype);
     if (!f) f = qdot_gemm_scalar(wtype);
     return f;
 }
-
-qdot_gemm_fn qdot_gemm_get(uint32_t wtype, cpu_level level) { return gemm_for_format(wtype, 0, level); }
 
 static float dot_f16_scalar(const float *a, const uint16_t *b, int n) {
     float s = 0.0f;

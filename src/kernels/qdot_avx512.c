@@ -225,8 +225,7 @@ static const int32_t k_pair_idx[8][16] = {
 #undef ROW
 };
 
-/* k_row_idx[q][i]: lane i takes scale entry q * 8 + ... see uses below. For
- * Q4_0R the 16 scales of a step are [row0 b0..b3, row1 b0..b3, ...]: row r
+/* Scales of a panel step: for Q4_0R the 16 scales of a step are [row0 b0..b3, row1 b0..b3, ...]: row r
  * needs lanes [4r ×8, 4r+1 ×8] for blocks 0,1 and [4r+2 ×8, 4r+3 ×8] for
  * blocks 2,3: that is k_pair_idx[2r] and k_pair_idx[2r+1]. For Q8_0R the 8
  * scales are [row0 b0 b1, row1 b0 b1, ...]: row r needs k_pair_idx[r]. */

@@ -611,8 +611,7 @@ int llm_forward(llm_ws *ws, const llm_batch *b, float *logits, al_err *err) {
     const llm_model *m = ws->m;
     const llm_hparams *hp = &m->hp;
     if (batch_positions(ws, b, err)) return -1;
-    const int n = b->n, E = hp->n_embd, hd = hp->head_dim;
-    const int qd = hp->n_head * hd, kvd = hp->n_head_kv * hd;
+    const int n = b->n, E = hp->n_embd;
 
     /* x[n][E] = embedding rows; rope_cs[n][rope_dim] = cos, sin at each position */
     for (int i = 0; i < n; i++) {
@@ -645,8 +644,6 @@ int llm_forward(llm_ws *ws, const llm_batch *b, float *logits, al_err *err) {
         if (op_matmul(ws->xb2, &L->w_down, ws->hb, n)) goto oom;
         ops_parallel_for(ffn_residual_task, &rj, n);
     }
-    (void)qd;
-    (void)kvd;
 
     /* logits[k][V] = W_out rmsnorm(x) for the tokens that want them */
     int n_out = 0;
