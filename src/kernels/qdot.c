@@ -309,31 +309,50 @@ static void gemm_repacked_scalar(uint32_t wtype, const uint8_t *w, size_t w_stri
     }
 }
 
-static void gemm_f32_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
-                            int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
+/* The float path: each weight row expanded (or read directly for F32) once,
+ * then dotted with every activation row by the level's dot product. */
+static inline void gemm_f32_with(float (*dot)(const float *, const float *, int64_t), uint32_t wtype, const uint8_t *w,
+                                 size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo,
+                                 int nr, int nt, float *scratch) {
     for (int r = 0; r < nr; r++) {
         const float *row = scratch;
         if (wtype == GGML_TYPE_F32) row = (const float *)(const void *)(w + (size_t)r * w_stride);
         else dequantize_row(wtype, w + (size_t)r * w_stride, scratch, n);
-        for (int t = 0; t < nt; t++) {
-            const float *x = (const float *)(const void *)(act + (size_t)t * act_stride);
-            float s = 0.0f;
-            for (int64_t i = 0; i < n; i++) s += row[i] * x[i];
-            out[(size_t)t * ldo + (size_t)r] = s;
-        }
+        for (int t = 0; t < nt; t++)
+            out[(size_t)t * ldo + (size_t)r] = dot(row, (const float *)(const void *)(act + (size_t)t * act_stride), n);
     }
 }
+
+static float dot_f32_scalar(const float *a, const float *b, int64_t n) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+#define GEMM_F32(NAME, DOT)                                                                                                   \
+    static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,     \
+                     float *out, size_t ldo, int nr, int nt, float *scratch) {                                               \
+        gemm_f32_with(DOT, wtype, w, w_stride, act, act_stride, n, out, ldo, nr, nt, scratch);                                \
+    }
+GEMM_F32(gemm_f32_scalar, dot_f32_scalar)
+GEMM_F32(gemm_f32_avx2, qdot_dot_f32_avx2)
+GEMM_F32(gemm_f32_avx512, qdot_dot_f32_avx512)
+
 
 qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return gemm_q8k_scalar;
     case QDOT_Q4_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
-    default: return quant_can_dequantize(wtype) ? gemm_f32_scalar : NULL;
+    default: return NULL; /* the float path: qdot_gemm_get */
     }
 }
 
 qdot_gemm_fn qdot_gemm_get(uint32_t wtype, cpu_level level) {
+    if (qdot_act_for(wtype, 0) == QDOT_ACT_F32) {
+        if (!quant_can_dequantize(wtype)) return NULL;
+        return level >= CPU_LEVEL_AVX512 ? gemm_f32_avx512 : level >= CPU_LEVEL_AVX2 ? gemm_f32_avx2 : gemm_f32_scalar;
+    }
     qdot_gemm_fn f = NULL;
     if (level >= CPU_LEVEL_AVX512) f = qdot_gemm_avx512(wtype);
     if (!f && level >= CPU_LEVEL_AVX2) f = qdot_gemm_avx2(wtype);

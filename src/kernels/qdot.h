@@ -70,10 +70,16 @@ typedef void (*qdot_gemm_fn)(uint32_t wtype, const uint8_t *w, size_t w_stride, 
  * has one. Never NULL for a type dequantize_row handles. */
 qdot_gemm_fn qdot_gemm_get(uint32_t wtype, cpu_level level);
 
-/* Per-level tables (NULL: no kernel for the type at that level). */
+/* Per-level tables of the integer kernels (NULL: none for the type at that
+ * level). The float path (QDOT_ACT_F32) is one kernel for every level,
+ * differing only in its float dot product. */
 qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype);
 qdot_gemm_fn qdot_gemm_avx2(uint32_t wtype);
 qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype);
+
+/* Float dot products of the float path, per level. */
+float qdot_dot_f32_avx2(const float *a, const float *b, int64_t n);
+float qdot_dot_f32_avx512(const float *a, const float *b, int64_t n);
 
 /* Float dot products used by attention, per level: dot of a[n] with f16
  * b[n], and y[n] += s * f16 x[n]. */

@@ -187,23 +187,15 @@ void qdot_axpy_f16_avx2(float *y, float s, const uint16_t *x, int n) {
     for (; i < n; i++) y[i] += s * _cvtsh_ss(x[i]);
 }
 
-static void gemm_f32(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
-                     float *out, size_t ldo, int nr, int nt, float *scratch) {
-    for (int r = 0; r < nr; r++) {
-        const float *row = scratch;
-        if (wtype == GGML_TYPE_F32) row = (const float *)(const void *)(w + (size_t)r * w_stride);
-        else dequantize_row(wtype, w + (size_t)r * w_stride, scratch, n);
-        for (int t = 0; t < nt; t++) {
-            const float *x = (const float *)(const void *)(act + (size_t)t * act_stride);
-            __m256 acc = _mm256_setzero_ps();
-            int64_t i = 0;
-            for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(row + i), _mm256_loadu_ps(x + i), acc);
-            float s = hsum256(acc);
-            for (; i < n; i++) s += row[i] * x[i];
-            out[(size_t)t * ldo + (size_t)r] = s;
-        }
-    }
+float qdot_dot_f32_avx2(const float *a, const float *b, int64_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    float s = hsum256(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
 }
+
 
 qdot_gemm_fn qdot_gemm_avx2(uint32_t wtype) {
     switch (wtype) {
@@ -212,6 +204,6 @@ qdot_gemm_fn qdot_gemm_avx2(uint32_t wtype) {
     case GGML_TYPE_Q8_0: return gemm_q8_0;
     case GGML_TYPE_Q4_K: return gemm_q4_k;
     case GGML_TYPE_Q6_K: return gemm_q6_k;
-    default: return quant_can_dequantize(wtype) ? gemm_f32 : NULL;
+    default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

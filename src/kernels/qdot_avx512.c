@@ -365,25 +365,15 @@ void qdot_axpy_f16_avx512(float *y, float s, const uint16_t *x, int n) {
     for (; i < n; i++) y[i] += s * _cvtsh_ss(x[i]);
 }
 
-/* Floats: one weight row expanded (or read directly) then dotted with every
- * activation row. */
-static void gemm_f32(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
-                     float *out, size_t ldo, int nr, int nt, float *scratch) {
-    for (int r = 0; r < nr; r++) {
-        const float *row = scratch;
-        if (wtype == GGML_TYPE_F32) row = (const float *)(const void *)(w + (size_t)r * w_stride);
-        else dequantize_row(wtype, w + (size_t)r * w_stride, scratch, n);
-        for (int t = 0; t < nt; t++) {
-            const float *x = (const float *)(const void *)(act + (size_t)t * act_stride);
-            __m512 acc = _mm512_setzero_ps();
-            int64_t i = 0;
-            for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(row + i), _mm512_loadu_ps(x + i), acc);
-            float s = hsum512(acc);
-            for (; i < n; i++) s += row[i] * x[i];
-            out[(size_t)t * ldo + (size_t)r] = s;
-        }
-    }
+float qdot_dot_f32_avx512(const float *a, const float *b, int64_t n) {
+    __m512 acc = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+    float s = hsum512(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
 }
+
 
 /* Quantizes 32 floats like the scalar code (same float operations, and
  * vcvtps2dq rounds to nearest even as lrintf does). Returns the scale. */
@@ -429,6 +419,6 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case GGML_TYPE_Q6_K: return gemm_q6_k;
     case QDOT_Q4_0R: return gemm_q4_0r;
     case QDOT_Q8_0R: return gemm_q8_0r;
-    default: return quant_can_dequantize(wtype) ? gemm_f32 : NULL;
+    default: return NULL; /* the float path: qdot_gemm_get */
     }
 }
