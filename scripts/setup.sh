@@ -9,6 +9,10 @@ PACKAGES=(
   libcmocka-dev                      # test framework
   libutf8proc-dev                    # Unicode tables for the tokenizers
   libedit-dev                        # line editing in airlock chat
+  libmicrohttpd-dev                  # HTTP server (airlock serve)
+  libjansson-dev                     # JSON parsing and output for the API
+  libssl-dev                         # SHA-256 of API keys (libcrypto)
+  nodejs npm curl                    # server tests: the official openai npm client, curl
   python3 python3-numpy python3-jinja2  # reference implementations for tests
 )
 

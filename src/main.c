@@ -17,6 +17,8 @@ static const command k_commands[] = {
     {"chat", cmd_chat, "chat interactively with a model, using its chat template"},
     {"inspect", cmd_inspect, "print a GGUF file's metadata and tensor table"},
     {"import", cmd_import, "convert a llama2.c checkpoint to GGUF"},
+    {"serve", cmd_serve, "serve models over an OpenAI-compatible HTTP API"},
+    {"keys", cmd_keys, "create and list API keys for serve"},
     {"bench", cmd_bench, "measure prompt-processing and generation speed (llama-bench's report)"},
     {"synth", cmd_synth, "write a random model at a real model's shape (for tests and benchmarks)"},
     {"tokenize", cmd_tokenize, "turn text into token ids (or ids into text) with a model's tokenizer"},

@@ -350,6 +350,10 @@ int llm_ws_n_batch(const llm_ws *ws) { return ws->n_batch; }
 #define LLM_DEFAULT_BATCH 512
 
 llm_ctx *llm_ctx_init(const llm_model *m, int n_ctx, kv_type kv, al_err *err) {
+    return llm_ctx_init_batch(m, n_ctx, kv, LLM_DEFAULT_BATCH, err);
+}
+
+llm_ctx *llm_ctx_init_batch(const llm_model *m, int n_ctx, kv_type kv, int n_batch, al_err *err) {
     const llm_hparams *hp = &m->hp;
     if (n_ctx <= 0) n_ctx = hp->n_ctx_train;
     if (n_ctx <= 0 || n_ctx > (1 << 24)) {
@@ -373,7 +377,9 @@ llm_ctx *llm_ctx_init(const llm_model *m, int n_ctx, kv_type kv, al_err *err) {
         llm_ctx_free(c);
         return NULL;
     }
-    c->ws = llm_ws_init(m, n_ctx < LLM_DEFAULT_BATCH ? n_ctx : LLM_DEFAULT_BATCH, err);
+    if (n_batch <= 0) return c; /* the caller runs it through a shared workspace */
+    if (n_batch > LLM_DEFAULT_BATCH) n_batch = LLM_DEFAULT_BATCH;
+    c->ws = llm_ws_init(m, n_ctx < n_batch ? n_ctx : n_batch, err);
     if (!c->ws) {
         llm_ctx_free(c);
         return NULL;
@@ -664,6 +670,10 @@ const float *llm_prefill(llm_ctx *c, const int32_t *tokens, int n, al_err *err) 
         al_err_set(err, "empty prompt");
         return NULL;
     }
+    if (!c->ws) {
+        al_err_set(err, "this context has no workspace of its own (it runs in shared batches)");
+        return NULL;
+    }
     int B = llm_ws_n_batch(c->ws);
     llm_ctx *seq[LLM_DEFAULT_BATCH];
     for (int i = 0; i < B; i++) seq[i] = c;
@@ -676,3 +686,32 @@ const float *llm_prefill(llm_ctx *c, const int32_t *tokens, int n, al_err *err) 
 }
 
 const float *llm_decode(llm_ctx *c, int32_t token, al_err *err) { return llm_prefill(c, &token, 1, err); }
+
+/* Copies token id's text (or "" when it has none or is too long) into buf. */
+static void token_text_copy(const tokenizer *tok, int32_t id, char *buf, size_t cap) {
+    size_t len = 0;
+    const char *s = id >= 0 ? tokenizer_token_text(tok, id, &len) : NULL;
+    if (!s || len >= cap) len = 0;
+    if (len) memcpy(buf, s, len);
+    buf[len] = 0;
+}
+
+int llm_chat_template_init(const llm_model *m, const char *force_name, chat_template *t, al_err *err) {
+    char *jinja = NULL;
+    gguf_str js;
+    if (gguf_find_key(m->gguf, "tokenizer.chat_template") >= 0 && gguf_get_str(m->gguf, "tokenizer.chat_template", &js, NULL) == 0) {
+        jinja = strndup(js.ptr, (size_t)js.len);
+        if (!jinja) return al_err_set(err, "out of memory");
+    }
+    char bos[256], eos[256];
+    token_text_copy(m->tok, tokenizer_bos(m->tok), bos, sizeof bos);
+    token_text_copy(m->tok, tokenizer_eos(m->tok), eos, sizeof eos);
+    int rc = chat_template_init(t, jinja, force_name, bos, eos, err);
+    free(jinja);
+    return rc;
+}
+
+int llm_tokenize_chat(const llm_model *m, const chat_template *t, const char *text, token_vec *out, al_err *err) {
+    bool has_bos = t->bos && t->bos[0] && strncmp(text, t->bos, strlen(t->bos)) == 0;
+    return tokenizer_encode(m->tok, text, strlen(text), !has_bos, true, out, err);
+}

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "kernels/ops.h"
+#include "text/chat_template.h"
 #include "text/tokenizer.h"
 
 typedef enum llm_arch { LLM_ARCH_LLAMA, LLM_ARCH_QWEN2, LLM_ARCH_QWEN3 } llm_arch;
@@ -82,6 +83,10 @@ void llm_free(llm_model *m);
 
 /* A context of n_ctx positions (0: the model's training context). */
 llm_ctx *llm_ctx_init(const llm_model *m, int n_ctx, kv_type kv, al_err *err);
+/* The same with its own workspace for n_batch-token batches (llm_decode,
+ * llm_prefill), or none when n_batch is 0: such a context only takes part in
+ * llm_forward batches run through a shared workspace (the server's slots). */
+llm_ctx *llm_ctx_init_batch(const llm_model *m, int n_ctx, kv_type kv, int n_batch, al_err *err);
 void llm_ctx_free(llm_ctx *c);
 /* Forgets the sequence (keeps the allocation). */
 void llm_ctx_reset(llm_ctx *c);
@@ -120,5 +125,15 @@ const float *llm_decode(llm_ctx *c, int32_t token, al_err *err);
 const float *llm_prefill(llm_ctx *c, const int32_t *tokens, int n, al_err *err);
 
 const char *llm_arch_name(llm_arch a);
+
+/* The model's chat template (`tokenizer.chat_template`, with its BOS/EOS
+ * texts), or the family force_name names. Returns 0, or -1 with err saying
+ * the template is not recognised and how to pick a family. */
+int llm_chat_template_init(const llm_model *m, const char *force_name, chat_template *t, al_err *err);
+
+/* Tokenizes a rendered conversation: control tokens in the text become their
+ * ids, and BOS is added unless the template already wrote it. Returns 0 or
+ * -1 with err. */
+int llm_tokenize_chat(const llm_model *m, const chat_template *t, const char *text, token_vec *out, al_err *err);
 
 #endif

@@ -1,6 +1,8 @@
 /* unicode.c - Unicode properties from libutf8proc, with an ASCII fast path. */
 #include "text/unicode.h"
 
+#include "core/strbuf.h"
+
 #include <utf8proc.h>
 
 /* Maps utf8proc's general category to our flags. */
@@ -77,6 +79,27 @@ uint32_t utf8_decode(const char *str, size_t len, size_t *adv) {
     if (cp < min || cp > UNICODE_MAX || (cp >= 0xD800 && cp <= 0xDFFF)) return UNICODE_REPLACEMENT;
     *adv = n;
     return cp;
+}
+
+void utf8_sanitize(const char *s, size_t len, strbuf *out) {
+    size_t i = 0, run = 0; /* s[run..i) is valid and not yet copied */
+    while (i < len) {
+        if ((uint8_t)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t adv;
+        uint32_t cp = utf8_decode(s + i, len - i, &adv);
+        if (cp == UNICODE_REPLACEMENT && adv == 1) { /* a real U+FFFD decodes with adv 3 */
+            strbuf_put(out, s + run, i - run);
+            strbuf_put(out, "\xef\xbf\xbd", 3);
+            i++;
+            run = i;
+            continue;
+        }
+        i += adv;
+    }
+    strbuf_put(out, s + run, i - run);
 }
 
 int utf8_encode(uint32_t cp, char out[4]) {

@@ -46,6 +46,11 @@ static inline size_t utf8_len_lead(uint8_t b) {
     return k[b >> 4];
 }
 
+/* Appends s[0..len) to out with every malformed sequence replaced by
+ * U+FFFD, so the result is valid UTF-8 (JSON output needs it). */
+struct strbuf;
+void utf8_sanitize(const char *s, size_t len, struct strbuf *out);
+
 /* Simple (one-to-one) lowercase mapping. */
 uint32_t unicode_tolower(uint32_t cp);
 

@@ -81,16 +81,6 @@ static char *read_line(bool tty) {
     return strbuf_take(&b);
 }
 
-static const char *token_text_or_empty(const tokenizer *tok, int32_t id) {
-    static char buf[256];
-    size_t len;
-    const char *s = id >= 0 ? tokenizer_token_text(tok, id, &len) : NULL;
-    if (!s || len >= sizeof buf) return "";
-    memcpy(buf, s, len);
-    buf[len] = 0;
-    return buf;
-}
-
 int cmd_chat(int argc, char **argv) {
     enum { O_SYSTEM = 256, O_TEMPLATE };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"system", required_argument, 0, O_SYSTEM},
@@ -130,19 +120,12 @@ int cmd_chat(int argc, char **argv) {
         return 1;
     }
     int rc = 0;
-    char *jinja = NULL;
     chat_template tmpl = {0};
     llm_ctx *ctx = NULL;
     sampler *smp = NULL;
     convo cv = {0};
     token_vec cached = {0}, toks = {0};
-    gguf_str js;
-    if (gguf_find_key(m->gguf, "tokenizer.chat_template") >= 0 && gguf_get_str(m->gguf, "tokenizer.chat_template", &js, NULL) == 0)
-        jinja = strndup(js.ptr, (size_t)js.len);
-    char bos[256], eos[256];
-    snprintf(bos, sizeof bos, "%s", token_text_or_empty(m->tok, tokenizer_bos(m->tok)));
-    snprintf(eos, sizeof eos, "%s", token_text_or_empty(m->tok, tokenizer_eos(m->tok)));
-    if (chat_template_init(&tmpl, jinja, force_template, bos, eos, &err)) {
+    if (llm_chat_template_init(m, force_template, &tmpl, &err)) {
         fprintf(stderr, "airlock chat: %s\n", err.msg);
         rc = 1;
         goto done;
@@ -187,8 +170,7 @@ int cmd_chat(int argc, char **argv) {
         if (add) break;
         char *prompt = chat_template_apply(&tmpl, cv.m, cv.n, true, &err);
         toks.n = 0;
-        bool has_bos = bos[0] && prompt && strncmp(prompt, bos, strlen(bos)) == 0;
-        if (!prompt || tokenizer_encode(m->tok, prompt, strlen(prompt), !has_bos, true, &toks, &err)) {
+        if (!prompt || llm_tokenize_chat(m, &tmpl, prompt, &toks, &err)) {
             fprintf(stderr, "airlock chat: %s\n", err.msg);
             free(prompt);
             rc = 1;
@@ -257,7 +239,6 @@ done:
     sampler_free(smp);
     llm_ctx_free(ctx);
     chat_template_free(&tmpl);
-    free(jinja);
     llm_free(m);
     return rc;
 }

@@ -10,5 +10,7 @@ int cmd_import(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 #endif
