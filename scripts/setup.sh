@@ -12,15 +12,32 @@ PACKAGES=(
   libmicrohttpd-dev                  # HTTP server (airlock serve)
   libjansson-dev                     # JSON parsing and output for the API
   libssl-dev                         # SHA-256 of API keys (libcrypto)
-  nodejs npm curl                    # server tests: the official openai npm client, curl
+  curl                               # server tests: SSE framing
   python3 python3-numpy python3-jinja2  # reference implementations for tests
 )
+
+# Node.js and npm for the server tests (the official openai client); a
+# machine may already have them from another source (nodesource's nodejs
+# bundles npm and conflicts with Debian's npm package).
+command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+# npm packages for the server tests (the official openai client), pinned by
+# tests/server/package-lock.json
+install_npm() {
+  if [ ! -f tests/server/node_modules/openai/package.json ]; then
+    echo "setup: npm ci in tests/server"
+    (cd tests/server && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+cd "$(dirname "$0")/.."
 if [ ${#missing[@]} -eq 0 ]; then
+  install_npm
   exit 0
 fi
 
@@ -34,3 +51,4 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+install_npm
