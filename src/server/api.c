@@ -158,6 +158,7 @@ static int parse_sampling(const json_t *o, api_request *r, api_error *err) {
     if (get_int(o, "n", 1, 1 << 30, &x, err) < 0) return -1;
     if (x != 1) return BAD("n", "only n = 1 is supported (one choice per request)");
     if (get_bool(o, "stream", &r->stream, err)) return -1;
+    if (get_bool(o, "ignore_eos", &r->gp.ignore_eos, err)) return -1;
     const json_t *so = json_object_get(o, "stream_options");
     if (so && !json_is_null(so)) {
         if (!json_is_object(so)) return BAD("stream_options", "'stream_options' must be an object");
@@ -509,7 +510,7 @@ static json_t *token_json(const tokenizer *tok, int32_t id, float lp, bool chat)
 }
 
 /* The logprobs object of a choice (chat or completions shape), or null. */
-static json_t *logprobs_json(engine *e, const api_request *r, const gen_token *toks, int n, size_t text_base) {
+static json_t *logprobs_json(engine *e, const api_request *r, const gen_token *toks, int n) {
     if (r->gp.logprobs < 0) return json_null();
     const tokenizer *tok = engine_model(e, r->model)->tok;
     if (r->kind == API_CHAT) {
@@ -537,7 +538,7 @@ static json_t *logprobs_json(engine *e, const api_request *r, const gen_token *t
             json_decref(a);
         }
         json_array_append_new(tops, top);
-        json_array_append_new(offs, json_integer((json_int_t)(toks[i].text_start + text_base)));
+        json_array_append_new(offs, json_integer((json_int_t)toks[i].text_start));
         json_decref(t);
     }
     json_t *o = json_object();
@@ -613,7 +614,7 @@ void api_render_final(engine *e, const api_request *r, const char *text, size_t 
         json_object_set_new(msg, "refusal", json_null());
         json_object_set_new(choice, "message", msg);
     } else json_object_set_new(choice, "text", jstr(text, len));
-    json_object_set_new(choice, "logprobs", logprobs_json(e, r, toks, n_toks, 0));
+    json_object_set_new(choice, "logprobs", logprobs_json(e, r, toks, n_toks));
     json_object_set_new(choice, "finish_reason", finish_json(res->finish));
     json_t *choices = json_array();
     json_array_append_new(choices, choice);
@@ -644,7 +645,7 @@ bool api_render_chunk(engine *e, const api_request *r, const char *text, size_t 
         if (len || first) json_object_set_new(delta, "content", jstr(text, len));
         json_object_set_new(choice, "delta", delta);
     } else json_object_set_new(choice, "text", jstr(text, len));
-    json_object_set_new(choice, "logprobs", n_toks ? logprobs_json(e, r, toks, n_toks, 0) : json_null());
+    json_object_set_new(choice, "logprobs", n_toks ? logprobs_json(e, r, toks, n_toks) : json_null());
     json_object_set_new(choice, "finish_reason", finish_json(finish));
     json_t *choices = json_array();
     json_array_append_new(choices, choice);

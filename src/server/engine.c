@@ -51,6 +51,8 @@ typedef struct emodel {
     char tmpl_err[AL_ERR_MAX];
     int32_t fim[3];
     bool has_fim;
+    int32_t *eog;            /* [n_eog] end-of-generation token ids */
+    int n_eog;
     llm_ws *ws;
     float *logits;           /* [n_slots][n_vocab] */
     slot *slots;             /* [n_slots] */
@@ -256,6 +258,7 @@ static void emodel_free(emodel *em) {
     free(em->bseq);
     free(em->bwant);
     free(em->bslot);
+    free(em->eog);
     if (em->has_tmpl) chat_template_free(&em->tmpl);
     llm_free(em->m);
     free(em->name);
@@ -340,6 +343,18 @@ int engine_add_model(engine *e, const char *name, const char *path, const char *
     } else snprintf(em->tmpl_err, sizeof em->tmpl_err, "%s", terr.msg);
     find_fim(em);
     const llm_hparams *hp = &em->m->hp;
+    for (int pass = 0; pass < 2; pass++) { /* count, then fill */
+        em->n_eog = 0;
+        for (int32_t t = 0; t < hp->n_vocab; t++)
+            if (tokenizer_is_eog(em->m->tok, t)) {
+                if (pass) em->eog[em->n_eog] = t;
+                em->n_eog++;
+            }
+        if (!pass && !(em->eog = malloc(((size_t)em->n_eog + 1) * sizeof *em->eog))) {
+            emodel_free(em);
+            return al_err_set(err, "out of memory");
+        }
+    }
     int n_ctx = e->cfg.n_ctx;
     if (n_ctx <= 0) n_ctx = hp->n_ctx_train > 0 && hp->n_ctx_train < 8192 ? hp->n_ctx_train : 8192;
     em->n_ctx = n_ctx;
@@ -532,9 +547,11 @@ static void token_logprobs(const float *lg, int V, gen_token *t, int n_top) {
 
 /* Samples the slot's next token from its logits and appends it to the job:
  * text, stop strings, limits, metrics. Frees the slot when the job ends. */
-static void slot_take_token(engine *e, emodel *em, slot *s, const float *lg) {
+static void slot_take_token(engine *e, emodel *em, slot *s, float *lg) {
     gen_job *j = s->job;
     const tokenizer *tok = em->m->tok;
+    if (j->p.ignore_eos)
+        for (int i = 0; i < em->n_eog; i++) lg[em->eog[i]] = -INFINITY;
     int32_t t = sampler_sample(s->smp, lg);
     double now = engine_now();
     if (e->mx) {
@@ -664,7 +681,7 @@ static int step_model(engine *e, emodel *em) {
     for (int t = 0; t < nb; t++) {
         if (!em->bwant[t]) continue;
         slot *s = &em->slots[em->bslot[t]];
-        const float *lg = em->logits + (size_t)row++ * (size_t)em->m->hp.n_vocab;
+        float *lg = em->logits + (size_t)row++ * (size_t)em->m->hp.n_vocab;
         if (s->job) slot_take_token(e, em, s, lg);
     }
     return nb;

@@ -44,6 +44,7 @@ typedef struct gen_params {
     char *stop[GEN_MAX_STOP];      /* stop strings (malloc'd; the job frees them) */
     int n_stop;
     int logprobs;                  /* -1: none; else alternatives per token (0..20) */
+    bool ignore_eos;               /* never pick an end-of-generation token (llama.cpp's ignore_eos) */
 } gen_params;
 
 /* One generated token. */

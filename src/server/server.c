@@ -75,6 +75,7 @@ typedef struct req {
     /* generation output */
     strbuf text;                /* everything generated (for non-streamed answers and content logging) */
     size_t text_off;
+    size_t text_base;           /* generated-text offset of q->text.s[0] (streams drop what they sent) */
     int tok_off;
     gen_token *toks;
     int n_toks, cap_toks;
@@ -182,6 +183,42 @@ static void sse_event(req *q, const strbuf *json) {
     strbuf_puts(&q->pending, "\n\n");
 }
 
+/* Renders the text from q->text[from] and tokens from q->toks[t0] as one
+ * event per token, like OpenAI's streams: the text is split where each new
+ * token's text starts (never inside a UTF-8 character); a token's logprobs
+ * go with the piece its text starts in. */
+static size_t tok_pos(const req *q, int k) {
+    size_t p = q->toks[k].text_start;
+    return p > q->text_base ? p - q->text_base : 0;
+}
+
+static void sse_token_events(req *q, size_t from, int t0) {
+    server *s = q->srv;
+    const char *text = q->text.s ? q->text.s : "";
+    size_t end = q->text.n, a = from;
+    int t = t0, n = q->n_toks;
+    strbuf ev = {0};
+    while (a < end || t < n) {
+        int t1 = t; /* tokens that start at or before the piece's start belong to it */
+        while (t1 < n && tok_pos(q, t1) <= a) t1++;
+        size_t b = end;
+        for (int k = t1; k < n; k++) {
+            size_t cut = tok_pos(q, k);
+            if (cut > a && cut < end && ((uint8_t)text[cut] & 0xC0) != 0x80) {
+                b = cut;
+                break;
+            }
+        }
+        if (b == end) t1 = n;
+        else
+            while (t1 < n && tok_pos(q, t1) < b) t1++;
+        if (api_render_chunk(s->e, &q->ar, text + a, b - a, q->toks + t, t1 - t, GEN_RUNNING, false, &ev)) sse_event(q, &ev);
+        strbuf_free(&ev);
+        a = b;
+        t = t1;
+    }
+}
+
 /* Produces the next SSE events into q->pending. */
 static void sse_produce(req *q) {
     server *s = q->srv;
@@ -212,11 +249,9 @@ static void sse_produce(req *q) {
         int t0;
         size_t from = pull(q, &t0);
         gen_finish f = q->res.finish;
-        if (api_render_chunk(s->e, &q->ar, q->text.s ? q->text.s + from : "", q->text.n - from, q->toks + t0,
-                             q->n_toks - t0, GEN_RUNNING, false, &ev))
-            sse_event(q, &ev);
-        strbuf_free(&ev);
+        sse_token_events(q, from, t0);
         if (!s->cfg.log_content) { /* keep memory flat: the text is only needed for the log */
+            q->text_base += q->text.n;
             q->text.n = 0;
             q->n_toks = 0;
         }
