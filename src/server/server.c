@@ -542,6 +542,8 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls, en
     free(q);
 }
 
+/* libmicrohttpd's own messages, as JSON lines in the request log. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) AL_PRINTF(2, 0);
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
     server *s = cls;
     if (!s->cfg.log) return;

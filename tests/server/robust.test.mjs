@@ -3,8 +3,9 @@
 // server must answer with a clear error and keep serving.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import OpenAI from 'openai';
-import { synth, startServer, rawRequest } from './harness.mjs';
+import { synth, startServer, rawRequest, STORIES } from './harness.mjs';
 
 let srv, model;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -161,11 +162,16 @@ test('a streaming client that disconnects stops its generation at once', async (
 
 test('a non-streaming client that disconnects frees its slot', async () => {
   const body = JSON.stringify({ prompt: 'The story', max_tokens: 1900, temperature: 0 });
-  const p = rawRequest(srv.port, [`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`], { timeoutMs: 400 });
-  await sleep(150);
-  assert.equal(await slotsBusy(), 1);
-  await p; // closes the socket at 400 ms
-  const t0 = Date.now();
+  const sock = net.connect(srv.port, '127.0.0.1');
+  sock.on('error', () => {});
+  sock.write(`POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  let t0 = Date.now();
+  while ((await slotsBusy()) !== 1) {
+    assert.ok(Date.now() - t0 < 10000, 'the request never took a slot');
+    await sleep(20);
+  }
+  sock.destroy();
+  t0 = Date.now();
   while ((await slotsBusy()) > 0) {
     assert.ok(Date.now() - t0 < 3000, 'slot still busy after the client left');
     await sleep(50);
@@ -208,6 +214,25 @@ test('8 concurrent clients on a batched model get their single-client answers', 
     assert.equal(new Set(single).size, 8);
   } finally {
     assert.equal(await s8.stop(), 0);
+  }
+});
+
+test('--max-conns: a connection beyond the limit waits until one closes', async () => {
+  const s2 = await startServer(['-m', STORIES, '--no-auth', '--max-conns', '2', '-t', '1'], 'conns');
+  try {
+    const idle = [net.connect(s2.port, '127.0.0.1'), net.connect(s2.port, '127.0.0.1')];
+    await Promise.all(idle.map((c) => new Promise((r) => c.on('connect', r))));
+    await sleep(200);
+    let done = false;
+    const third = rawRequest(s2.port, ['GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'], { timeoutMs: 10000 })
+      .then((r) => { done = true; return r; });
+    await sleep(1000);
+    assert.equal(done, false, 'a third connection was served while two were open');
+    for (const c of idle) c.destroy();
+    const r = await third;
+    assert.equal(r.status, 200);
+  } finally {
+    assert.equal(await s2.stop(), 0);
   }
 });
 
