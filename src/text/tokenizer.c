@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -217,22 +218,24 @@ static uint32_t byte_to_cp(int b) {
     return 256u + (uint32_t)n;
 }
 
+static int16_t g_inv[68]; /* byte for each codepoint byte_to_cp puts above 255 */
+static pthread_once_t g_inv_once = PTHREAD_ONCE_INIT;
+
+static void inv_init(void) {
+    for (int b = 0; b < 256; b++) {
+        uint32_t c = byte_to_cp(b);
+        if (c >= 256) g_inv[c - 256] = (int16_t)b;
+    }
+}
+
 /* Inverse of byte_to_cp; -1 for codepoints that stand for no byte. */
 static int cp_to_byte(uint32_t cp) {
     if (cp < 256) {
         if ((cp >= 0x21 && cp <= 0x7E) || (cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF)) return (int)cp;
         return -1;
     }
-    static int16_t inv[68];
-    static int ready;
-    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
-        for (int b = 0; b < 256; b++) {
-            uint32_t c = byte_to_cp(b);
-            if (c >= 256) inv[c - 256] = (int16_t)b;
-        }
-        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
-    }
-    return cp - 256 < 68 ? inv[cp - 256] : -1;
+    pthread_once(&g_inv_once, inv_init); /* tokenizers run on many threads (the server) */
+    return cp - 256 < 68 ? g_inv[cp - 256] : -1;
 }
 
 static int32_t get_id_key(const gguf_ctx *ctx, const char *key, int32_t dflt, int32_t n_vocab) {

@@ -3,6 +3,7 @@
 
 #include "core/strbuf.h"
 
+#include <pthread.h>
 #include <utf8proc.h>
 
 /* Maps utf8proc's general category to our flags. */
@@ -33,7 +34,7 @@ static int is_white_space(uint32_t cp) {
 }
 
 static uint16_t k_ascii[128];
-static int k_ascii_ready;
+static pthread_once_t k_ascii_once = PTHREAD_ONCE_INIT;
 
 static uint16_t flags_slow(uint32_t cp) {
     uint16_t f = flags_of_category(utf8proc_category((utf8proc_int32_t)cp));
@@ -41,13 +42,13 @@ static uint16_t flags_slow(uint32_t cp) {
     return f;
 }
 
+static void ascii_init(void) {
+    for (uint32_t c = 0; c < 128; c++) k_ascii[c] = flags_slow(c);
+}
+
 uint16_t unicode_flags(uint32_t cp) {
     if (cp < 128) {
-        /* Benign race: every thread computes identical values. */
-        if (!__atomic_load_n(&k_ascii_ready, __ATOMIC_ACQUIRE)) {
-            for (uint32_t c = 0; c < 128; c++) k_ascii[c] = flags_slow(c);
-            __atomic_store_n(&k_ascii_ready, 1, __ATOMIC_RELEASE);
-        }
+        pthread_once(&k_ascii_once, ascii_init); /* tokenizers run on many threads (the server) */
         return k_ascii[cp];
     }
     if (cp > UNICODE_MAX) return 0;
