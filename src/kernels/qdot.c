@@ -172,11 +172,11 @@ static void kblock_unpack(uint32_t wtype, const uint8_t *b, kblock *k) {
         k->d = f16_at(b);
         k->dmin = f16_at(b + 2);
         const uint8_t *qs = b + 16;
+        uint8_t sc[8], m[8];
+        k4_scales_unpack(b + 4, sc, m);
         for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            k4_scale_min(j, b + 4, &sc, &m);
-            k->sc[2 * j] = k->sc[2 * j + 1] = sc;
-            k->m[2 * j] = k->m[2 * j + 1] = m;
+            k->sc[2 * j] = k->sc[2 * j + 1] = sc[j];
+            k->m[2 * j] = k->m[2 * j + 1] = m[j];
         }
         for (int p = 0; p < 4; p++)
             for (int l = 0; l < 32; l++) {

@@ -89,11 +89,11 @@ AI void kunpack(uint32_t wtype, const uint8_t *b, kunpacked *k) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     if (wtype == GGML_TYPE_Q4_K) {
         int16_t mn[16];
+        uint8_t s8[8], m8[8];
+        k4_scales_unpack(b + 4, s8, m8);
         for (int j = 0; j < 8; j++) {
-            uint8_t s, m;
-            k4_scale_min(j, b + 4, &s, &m);
-            k->sc[2 * j] = k->sc[2 * j + 1] = s;
-            mn[2 * j] = mn[2 * j + 1] = m;
+            k->sc[2 * j] = k->sc[2 * j + 1] = s8[j];
+            mn[2 * j] = mn[2 * j + 1] = m8[j];
         }
         k->m16 = _mm256_loadu_si256((const __m256i *)(const void *)mn);
         k->d = _cvtsh_ss(rd16(b));

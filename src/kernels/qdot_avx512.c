@@ -76,6 +76,14 @@ static float block_dot(uint32_t wtype, const uint8_t *b, const uint8_t *q, float
 }
 
 /* A tile of R x T for Q4_0 / Q5_0 / Q8_0 weights and QDOT_ACT_Q8B rows. */
+#define PREFETCH_ROWS 8 /* row-major tiles: fetch the rows two tiles below, at the current block */
+
+/* Prefetches len bytes at p into L1, one hint per cache line (a hint never
+ * faults, so it may point past the matrix). */
+AI void prefetch_span(const uint8_t *p, size_t len) {
+    for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(p + o), _MM_HINT_T0);
+}
+
 AI void tile_q8b(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
                  float *out, size_t ldo, const int R, const int T) {
     const size_t bsz = qdot_block_bytes(wtype);
@@ -88,6 +96,7 @@ AI void tile_q8b(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
         __m512i wq[4], negc[4];
         __m512 dw[4];
         for (int r = 0; r < R; r++) {
+            prefetch_span(w + (size_t)(r + PREFETCH_ROWS) * w_stride + (size_t)b * bsz, 2 * bsz);
             wq[r] = load_pair(wtype, w + (size_t)r * w_stride + (size_t)b * bsz, &dw[r]);
             /* activations are stored +128: remove 128 * sum(w) per lane */
             negc[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[r]));
@@ -137,7 +146,7 @@ AI void kunpack(uint32_t wtype, const uint8_t *b, kunpacked *k) {
     __m256i sc16; /* 16 words: scale of each 16-element sub-block */
     if (wtype == GGML_TYPE_Q4_K) {
         uint8_t sc[8], mn[8];
-        for (int j = 0; j < 8; j++) k4_scale_min(j, b + 4, &sc[j], &mn[j]);
+        k4_scales_unpack(b + 4, sc, mn);
         __m128i s8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)sc));
         __m128i m8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)mn));
         sc16 = _mm256_set_m128i(_mm_unpackhi_epi16(s8, s8), _mm_unpacklo_epi16(s8, s8));
@@ -189,7 +198,10 @@ AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
         }
     for (int64_t b = 0; b < nb; b++) {
         kunpacked k[4];
-        for (int r = 0; r < R; r++) kunpack(wtype, w + (size_t)r * w_stride + (size_t)b * bsz, &k[r]);
+        for (int r = 0; r < R; r++) {
+            prefetch_span(w + (size_t)(r + PREFETCH_ROWS) * w_stride + (size_t)b * bsz, bsz);
+            kunpack(wtype, w + (size_t)r * w_stride + (size_t)b * bsz, &k[r]);
+        }
         for (int t = 0; t < T; t++) {
             const uint8_t *row = act + (size_t)t * act_stride;
             const uint8_t *q = row + 256 * b;
