@@ -252,11 +252,7 @@ AI void tile_q4_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int6
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < n / 128; g++) { /* 128 elements: blocks 4g..4g+3 of each row */
         const uint8_t *step = w + (size_t)g * 288;
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288), _MM_HINT_T0);
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288 + 64), _MM_HINT_T0);
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288 + 128), _MM_HINT_T0);
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288 + 192), _MM_HINT_T0);
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 288 + 256), _MM_HINT_T0);
+        prefetch_span(step + PREFETCH_STEPS * 288, 288);
         __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 256)));
         __m512i lo[4], hi[4];
         __m512 d01[4], d23[4];
@@ -293,11 +289,7 @@ AI void tile_q8_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int6
     const __m512i zero = _mm512_setzero_si512();
     for (int64_t p = 0; p < n / 64; p++) { /* 64 elements: blocks 2p, 2p+1 of each row */
         const uint8_t *step = w + (size_t)p * 272;
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272), _MM_HINT_T0);
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272 + 64), _MM_HINT_T0);
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272 + 128), _MM_HINT_T0);
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272 + 192), _MM_HINT_T0);
-        _mm_prefetch((const char *)(step + PREFETCH_STEPS * 272 + 256), _MM_HINT_T0);
+        prefetch_span(step + PREFETCH_STEPS * 272, 272);
         __m512 s8 = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 256))));
         __m512i aw[4];
         __mmask64 neg[4];

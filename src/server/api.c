@@ -15,14 +15,20 @@
 
 #define API_FINGERPRINT "airlock-0.1.0"
 
-int api_error_set(api_error *err, int status, const char *type, const char *param, const char *code, const char *fmt, ...) {
+int api_error_vset(api_error *err, int status, const char *type, const char *param, const char *code, const char *fmt,
+                   va_list ap) {
     err->status = status;
     err->type = type;
     snprintf(err->param, sizeof err->param, "%s", param ? param : "");
     snprintf(err->code, sizeof err->code, "%s", code ? code : "");
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    return -1;
+}
+
+int api_error_set(api_error *err, int status, const char *type, const char *param, const char *code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    api_error_vset(err, status, type, param, code, fmt, ap);
     va_end(ap);
     return -1;
 }
@@ -573,6 +579,20 @@ static json_t *timings_json(const gen_stats *st) {
     return t;
 }
 
+/* llama.cpp's last /infill object: the answer (or, streamed, "") with stop,
+ * token counts and timings. */
+static json_t *infill_last_json(engine *e, const api_request *r, const gen_read *res, const char *text, size_t len) {
+    json_t *o = json_object();
+    json_object_set_new(o, "content", jstr(text, len));
+    json_object_set_new(o, "stop", json_true());
+    json_object_set_new(o, "model", json_string(engine_model_name(e, r->model)));
+    json_object_set_new(o, "tokens_predicted", json_integer(res->stats.n_gen));
+    json_object_set_new(o, "tokens_evaluated", json_integer(res->stats.n_prompt));
+    json_object_set_new(o, "stop_type", json_string(res->finish == GEN_FINISH_LENGTH ? "limit" : "eos"));
+    json_object_set_new(o, "timings", timings_json(&res->stats));
+    return o;
+}
+
 static json_t *envelope(engine *e, const api_request *r, const char *object) {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(r->id));
@@ -591,15 +611,8 @@ static json_t *finish_json(gen_finish f) {
 void api_render_final(engine *e, const api_request *r, const char *text, size_t len, const gen_token *toks, int n_toks,
                       const gen_read *res, strbuf *out) {
     if (r->kind == API_INFILL) {
-        json_t *o = json_object();
-        json_object_set_new(o, "content", jstr(text, len));
-        json_object_set_new(o, "stop", json_true());
-        json_object_set_new(o, "model", json_string(engine_model_name(e, r->model)));
-        json_object_set_new(o, "tokens_predicted", json_integer(res->stats.n_gen));
-        json_object_set_new(o, "tokens_evaluated", json_integer(res->stats.n_prompt));
+        json_t *o = infill_last_json(e, r, res, text, len);
         json_object_set_new(o, "tokens_cached", json_integer(res->stats.n_cached));
-        json_object_set_new(o, "stop_type", json_string(res->finish == GEN_FINISH_LENGTH ? "limit" : "eos"));
-        json_object_set_new(o, "timings", timings_json(&res->stats));
         dump(o, out);
         return;
     }
@@ -657,15 +670,7 @@ bool api_render_chunk(engine *e, const api_request *r, const char *text, size_t 
 
 void api_render_stream_end(engine *e, const api_request *r, const gen_read *res, strbuf *out) {
     if (r->kind == API_INFILL) {
-        json_t *o = json_object();
-        json_object_set_new(o, "content", json_string(""));
-        json_object_set_new(o, "stop", json_true());
-        json_object_set_new(o, "model", json_string(engine_model_name(e, r->model)));
-        json_object_set_new(o, "tokens_predicted", json_integer(res->stats.n_gen));
-        json_object_set_new(o, "tokens_evaluated", json_integer(res->stats.n_prompt));
-        json_object_set_new(o, "stop_type", json_string(res->finish == GEN_FINISH_LENGTH ? "limit" : "eos"));
-        json_object_set_new(o, "timings", timings_json(&res->stats));
-        dump(o, out);
+        dump(infill_last_json(e, r, res, "", 0), out);
         return;
     }
     json_t *o = envelope(e, r, r->kind == API_CHAT ? "chat.completion.chunk" : "text_completion");

@@ -8,6 +8,7 @@
 #ifndef AIRLOCK_SERVER_API_H
 #define AIRLOCK_SERVER_API_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,6 +48,9 @@ void api_request_free(api_request *r);
 /* Sets err and returns -1. */
 int api_error_set(api_error *err, int status, const char *type, const char *param, const char *code, const char *fmt, ...)
     AL_PRINTF(6, 7);
+/* The same with a va_list. */
+int api_error_vset(api_error *err, int status, const char *type, const char *param, const char *code, const char *fmt,
+                   va_list ap) AL_PRINTF(6, 0);
 /* {"error": {...}} */
 void api_render_error(const api_error *err, strbuf *out);
 

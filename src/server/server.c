@@ -5,6 +5,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -125,10 +127,19 @@ static enum MHD_Result queue_error(req *q, const api_error *err) {
     return queue(q, err->status, "application/json", &b, err->status == 503);
 }
 
-static enum MHD_Result fail(req *q, int status, const char *type, const char *code, const char *msg) {
+static enum MHD_Result fail(req *q, int status, const char *type, const char *code, const char *fmt, ...) AL_PRINTF(5, 6);
+static enum MHD_Result fail(req *q, int status, const char *type, const char *code, const char *fmt, ...) {
     api_error err;
-    api_error_set(&err, status, type, NULL, code, "%s", msg);
+    va_list ap;
+    va_start(ap, fmt);
+    api_error_vset(&err, status, type, NULL, code, fmt, ap);
+    va_end(ap);
     return queue_error(q, &err);
+}
+
+static enum MHD_Result fail_too_big(req *q) {
+    return fail(q, 413, "invalid_request_error", "body_too_large", "the request body exceeds the server's limit of %zu bytes",
+                q->srv->cfg.max_body);
 }
 
 static void toks_append(req *q, const gen_token *t, int n) {
@@ -150,7 +161,6 @@ static void toks_append(req *q, const gen_token *t, int n) {
 static size_t pull(req *q, int *first_tok) {
     size_t from = q->text.n;
     *first_tok = q->n_toks;
-    free(q->res.toks);
     gen_job_read(q->job, &q->text_off, &q->tok_off, &q->text, &q->res);
     toks_append(q, q->res.toks, q->res.n_toks);
     free(q->res.toks);
@@ -330,11 +340,7 @@ static bool authorize(req *q, enum MHD_Result *ret) {
 static enum MHD_Result run_generation(req *q, api_kind kind) {
     server *s = q->srv;
     api_error aerr;
-    if (q->too_big) {
-        char msg[128];
-        snprintf(msg, sizeof msg, "the request body exceeds the server's limit of %zu bytes", s->cfg.max_body);
-        return fail(q, 413, "invalid_request_error", "body_too_large", msg);
-    }
+    if (q->too_big) return fail_too_big(q);
     if (api_parse(s->e, kind, q->body.s ? q->body.s : "", q->body.n, &q->ar, &aerr)) return queue_error(q, &aerr);
     q->have_ar = true;
     strbuf_free(&q->body);
@@ -342,7 +348,7 @@ static enum MHD_Result run_generation(req *q, api_kind kind) {
     engine_submit_rc rc = engine_submit(s->e, q->ar.model, q->ar.prompt.ids, (int)q->ar.prompt.n, &q->ar.gp, &q->job, &err);
     if (rc == ENGINE_QUEUE_FULL)
         return fail(q, 503, "server_error", "overloaded", "every slot is busy and the queue is full; retry shortly");
-    if (rc != ENGINE_OK) return fail(q, 400, "invalid_request_error", NULL, err.msg);
+    if (rc != ENGINE_OK) return fail(q, 400, "invalid_request_error", NULL, "%s", err.msg);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(q->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     q->fd = ci ? ci->connect_fd : -1;
     if (q->ar.stream) {
@@ -368,16 +374,11 @@ static enum MHD_Result run_generation(req *q, api_kind kind) {
                 q->status = 499; /* nobody to answer; the log records it */
                 return MHD_NO;
             }
-            char msg[128];
-            snprintf(msg, sizeof msg, "the request ran past the server's %d-second limit", s->cfg.request_timeout);
-            return fail(q, 504, "server_error", "timeout", msg);
+            return fail(q, 504, "server_error", "timeout", "the request ran past the server's %d-second limit",
+                        s->cfg.request_timeout);
         }
     }
-    if (q->res.finish == GEN_FINISH_ERROR) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "generation failed: %s", q->res.error);
-        return fail(q, 500, "server_error", NULL, msg);
-    }
+    if (q->res.finish == GEN_FINISH_ERROR) return fail(q, 500, "server_error", NULL, "generation failed: %s", q->res.error);
     strbuf b = {0};
     api_render_final(s->e, &q->ar, q->text.s ? q->text.s : "", q->text.n, q->toks, q->n_toks, &q->res, &b);
     if (b.oom) return fail(q, 500, "server_error", NULL, "out of memory");
@@ -416,11 +417,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         enum MHD_Result ret;
         if (!authorize(q, &ret)) return ret;
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "the request body exceeds the server's limit of %zu bytes", s->cfg.max_body);
-            return fail(q, 413, "invalid_request_error", "body_too_large", msg);
-        }
+        if (cl && strtoull(cl, NULL, 10) > s->cfg.max_body) return fail_too_big(q);
         if (q->route == ROUTE_CHAT || q->route == ROUTE_COMPLETIONS || q->route == ROUTE_INFILL) return MHD_YES;
     }
     if (*upload_data_size) { /* a piece of the body */
