@@ -14,6 +14,7 @@ PACKAGES=(
   libssl-dev                         # SHA-256 of API keys (libcrypto)
   curl                               # server tests: SSE framing
   python3 python3-numpy python3-jinja2  # reference implementations for tests
+  python3-torch                      # import tests: PyTorch forward pass of a Hugging Face checkpoint
 )
 
 # Node.js and npm for the server tests (the official openai client); a

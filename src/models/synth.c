@@ -2,14 +2,12 @@
 #include "models/synth.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "formats/gguf.h"
-#include "kernels/quantize.h"
+#include "models/convert.h"
 #include "models/quant_mix.h"
 #include "text/tokenizer.h"
 
@@ -92,77 +90,26 @@ typedef struct synth_job {
     const synth_params *p;
     const synth_shape *s;
     stensor *t;
+    convert_tensor *ct;  /* [n_t] the same tensors, as convert_write takes them */
     int n_t;
     float rope_factors[256];
-    uint64_t done_bytes, total_bytes;
 } synth_job;
 
-typedef struct row_work {
-    const synth_job *job;
-    const stensor *t;
-    uint8_t *out;
-    int64_t row0, row1;
-} row_work;
-
-/* Generates rows [row0, row1) of a tensor and converts them to its type. */
-static void *gen_rows(void *arg) {
-    row_work *w = arg;
-    const stensor *t = w->t;
+/* Generates row r of tensor t (convert_gen_fn). */
+static void gen_row(void *user, const convert_tensor *ct, int64_t r, float *row) {
+    const synth_job *job = user;
+    const stensor *t = &job->t[ct - job->ct];
     int64_t n = t->ne[0];
-    float *row = malloc((size_t)n * sizeof *row);
-    if (!row) return (void *)1;
-    size_t rb = ggml_row_size(t->type, n);
-    float embed_sd = w->job->s->embed_sd > 0 ? w->job->s->embed_sd : 0.02f;
+    float embed_sd = job->s->embed_sd > 0 ? job->s->embed_sd : 0.02f;
     float sd = t->init == INIT_EMBED ? embed_sd : t->init == INIT_BIAS ? 0.02f : 1.0f / sqrtf((float)n);
-    for (int64_t r = w->row0; r < w->row1; r++) {
-        uint64_t st = w->job->p->seed * 0x2545F4914F6CDD1Dull ^ hash_str(t->name) ^ ((uint64_t)r * 0x9E3779B97F4A7C15ull);
-        for (int64_t i = 0; i < n; i++) {
-            switch (t->init) {
-            case INIT_NORM: row[i] = 1.0f + 0.05f * gauss(&st); break;
-            case INIT_ROPE: row[i] = w->job->rope_factors[i]; break;
-            default: row[i] = sd * gauss(&st); break;
-            }
-        }
-        quantize_row(t->type, row, w->out + (size_t)(r - w->row0) * rb, n);
-    }
-    free(row);
-    return NULL;
-}
-
-static int fill_tensor(void *user, uint64_t index, void *buf, size_t size, al_err *err) {
-    synth_job *job = user;
-    const stensor *t = &job->t[index];
-    int64_t rows = t->n_dims > 1 ? t->ne[1] : 1;
-    int nth = job->p->threads > 0 ? job->p->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (nth < 1) nth = 1;
-    if (nth > 64) nth = 64;
-    if (rows < nth * 4) nth = 1;
-    pthread_t th[64];
-    row_work w[64];
-    size_t rb = ggml_row_size(t->type, t->ne[0]);
-    int started = 0, failed = 0;
-    for (int i = 0; i < nth; i++) {
-        w[i] = (row_work){job, t, (uint8_t *)buf + (size_t)(rows * i / nth) * rb, rows * i / nth, rows * (i + 1) / nth};
-        if (i == nth - 1) {
-            failed |= gen_rows(&w[i]) != NULL;
-        } else if (pthread_create(&th[i], NULL, gen_rows, &w[i]) == 0) {
-            started++;
-        } else {
-            failed |= gen_rows(&w[i]) != NULL;
+    uint64_t st = job->p->seed * 0x2545F4914F6CDD1Dull ^ hash_str(t->name) ^ ((uint64_t)r * 0x9E3779B97F4A7C15ull);
+    for (int64_t i = 0; i < n; i++) {
+        switch (t->init) {
+        case INIT_NORM: row[i] = 1.0f + 0.05f * gauss(&st); break;
+        case INIT_ROPE: row[i] = job->rope_factors[i]; break;
+        default: row[i] = sd * gauss(&st); break;
         }
     }
-    for (int i = 0; i < started; i++) {
-        void *ret;
-        pthread_join(th[i], &ret);
-        failed |= ret != NULL;
-    }
-    if (failed) return al_err_set(err, "out of memory generating tensor '%s'", t->name);
-    job->done_bytes += size;
-    if (job->p->progress && isatty(2)) {
-        fprintf(stderr, "\rsynth: %5.1f%%  %-40s", 100.0 * (double)job->done_bytes / (double)job->total_bytes, t->name);
-        if (job->done_bytes == job->total_bytes) fputc('\n', stderr);
-    }
-    return 0;
 }
 
 /* Llama 3.1 rope frequency factors (Meta's rope scaling): 1 for short
@@ -299,7 +246,6 @@ int synth_write(const synth_params *p, al_err *err) {
     for (int i = 0; i < n; i++) {
         job.t[i].type = quant_mix_tensor_type(mix, &mm, job.t[i].name, job.t[i].ne[0], job.t[i].n_dims);
         if (p->pure && job.t[i].n_dims == 2 && job.t[i].ne[0] % ggml_type_get(mix->base)->block_size == 0) job.t[i].type = mix->base;
-        job.total_bytes += ggml_row_size(job.t[i].type, job.t[i].ne[0]) * (uint64_t)job.t[i].ne[1];
     }
 
     gguf_writer *w = gguf_writer_init(3);
@@ -330,13 +276,26 @@ int synth_write(const synth_params *p, al_err *err) {
     }
 #undef K
     if (!rc) rc = copy_vocab(w, v, n_vocab, err);
-    for (int i = 0; i < n && !rc; i++)
-        rc = gguf_writer_add_tensor(w, job.t[i].name, job.t[i].type, (uint32_t)job.t[i].n_dims, job.t[i].ne, NULL, err);
-    if (!rc) rc = gguf_writer_write(w, p->out_path, fill_tensor, &job, err);
+    job.ct = calloc((size_t)n, sizeof *job.ct);
+    if (!rc && !job.ct) rc = al_err_set(err, "out of memory");
+    for (int i = 0; i < n && !rc; i++) {
+        convert_tensor *c = &job.ct[i];
+        snprintf(c->name, sizeof c->name, "%s", job.t[i].name);
+        c->n_dims = (uint32_t)job.t[i].n_dims;
+        c->ne[0] = job.t[i].ne[0];
+        c->ne[1] = job.t[i].n_dims > 1 ? job.t[i].ne[1] : 1;
+        c->ne[2] = c->ne[3] = 1;
+        c->type = job.t[i].type;
+        c->gen = gen_row;
+        c->gen_user = &job;
+    }
+    convert_stats st;
+    if (!rc) rc = convert_write(w, job.ct, (size_t)n, p->out_path, p->threads, "synth", p->progress, &st, err);
     if (!rc && p->progress)
         fprintf(stderr, "synth: wrote %s: %s %s, %d layers, vocab %d (%d real tokens), %.1f MiB of tensors\n", p->out_path, s->name,
-                mix->name, L, n_vocab, n_real, (double)job.total_bytes / 1048576.0);
+                mix->name, L, n_vocab, n_real, (double)st.bytes_out / 1048576.0);
     gguf_writer_free(w);
+    free(job.ct);
     free(job.t);
     gguf_close(v);
     return rc;

@@ -1066,6 +1066,27 @@ const char *tokenizer_pre_name(const tokenizer *t) { return t->pre; }
 int32_t tokenizer_n_vocab(const tokenizer *t) { return t->n_vocab; }
 int32_t tokenizer_bos(const tokenizer *t) { return t->bos; }
 int32_t tokenizer_eos(const tokenizer *t) { return t->eos; }
+bool tokenizer_add_bos(const tokenizer *t) { return t->add_bos && t->bos != TOKEN_NONE; }
+
+const char *tokenizer_pre_from_regexes(const char *const *re, int n) {
+    for (size_t i = 0; i < sizeof k_pre / sizeof k_pre[0]; i++) {
+        const pre_def *pd = &k_pre[i];
+        int m = 0;
+        while (m < MAX_PRE_REGEX && pd->re[m]) m++;
+        if (m != n) continue;
+        int same = 1;
+        for (int k = 0; k < n && same; k++) same = strcmp(pd->re[k], re[k]) == 0;
+        if (!same) continue;
+        /* the first name of the entry's list */
+        static __thread char name[64];
+        size_t len = strcspn(pd->names, " ");
+        if (len >= sizeof name) len = sizeof name - 1;
+        memcpy(name, pd->names, len);
+        name[len] = 0;
+        return name;
+    }
+    return NULL;
+}
 
 const char *tokenizer_token_text(const tokenizer *t, int32_t id, size_t *len) {
     if (id < 0 || id >= t->n_vocab) return NULL;

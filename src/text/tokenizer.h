@@ -75,6 +75,12 @@ const char *tokenizer_token_text(const tokenizer *tok, int32_t id, size_t *len);
 enum token_type tokenizer_token_type(const tokenizer *tok, int32_t id);
 int32_t tokenizer_bos(const tokenizer *tok);
 int32_t tokenizer_eos(const tokenizer *tok);
+/* The GGUF pre-tokenizer name (tokenizer.ggml.pre) whose split regexes are
+ * exactly re[0..n), in order; NULL if none. Used when importing a Hugging
+ * Face tokenizer.json. The result is valid until the next call on the thread. */
+const char *tokenizer_pre_from_regexes(const char *const *re, int n);
+/* True if tokenizer_encode with add_special puts BOS first. */
+bool tokenizer_add_bos(const tokenizer *tok);
 /* True for ids that end generation (EOS, EOT, EOM). */
 bool tokenizer_is_eog(const tokenizer *tok, int32_t id);
 /* Id of an exact vocabulary string, or TOKEN_NONE. */

@@ -2,9 +2,11 @@
 #include "tools/cli_util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int cli_parse_int(const char *cmd, const char *s, const char *name, long lo, long hi, long *out) {
     char *end;
@@ -85,4 +87,26 @@ const char *cli_gen_help(void) {
            "      --presence-penalty F  subtract F once if recently present\n"
            "  -t, --threads N           worker threads (default: all cores)\n"
            "      --kv-type f16|f32     KV cache precision (default f16)\n";
+}
+
+static char g_tmp_path[4096];
+
+static void remove_tmp_and_die(int sig) {
+    if (g_tmp_path[0]) unlink(g_tmp_path); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+void cli_remove_tmp_on_signal(const char *out_path) {
+    if ((size_t)snprintf(g_tmp_path, sizeof g_tmp_path, "%s.tmp", out_path) >= sizeof g_tmp_path) {
+        g_tmp_path[0] = 0;
+        return;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_tmp_and_die;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }

@@ -37,4 +37,10 @@ int cli_gen_option(const char *cmd, int c, const char *arg, cli_gen_opts *o);
 /* Help text lines for the common options. */
 const char *cli_gen_help(void);
 
+/* For a command writing out_path through gguf_writer_write (which writes
+ * "<out_path>.tmp" and renames it when complete): on SIGINT, SIGTERM or
+ * SIGHUP the temporary file is removed before the process dies, so an
+ * interrupted run leaves neither a truncated file nor litter. */
+void cli_remove_tmp_on_signal(const char *out_path);
+
 #endif
