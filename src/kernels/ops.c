@@ -137,6 +137,20 @@ void op_swiglu(float *out, const float *gate, const float *up, int n) {
     for (int i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
+void op_rope_llama3_factors(float *out, int rot_dim, float base, float factor, float low_freq, float high_freq, float orig_ctx) {
+    float low_wl = orig_ctx / low_freq, high_wl = orig_ctx / high_freq;
+    for (int i = 0; i < rot_dim / 2; i++) {
+        float freq = powf(base, -2.0f * (float)i / (float)rot_dim);
+        float wl = 2.0f * (float)M_PI / freq;
+        if (wl < high_wl) out[i] = 1.0f;
+        else if (wl > low_wl) out[i] = factor;
+        else {
+            float smooth = (orig_ctx / wl - low_freq) / (high_freq - low_freq);
+            out[i] = 1.0f / ((1.0f - smooth) / factor + smooth);
+        }
+    }
+}
+
 void op_rope_theta(float *theta, int rot_dim, float base, float freq_scale, const float *freq_factors) {
     for (int i = 0; i < rot_dim / 2; i++) {
         theta[i] = powf(base, -2.0f * (float)i / (float)rot_dim) * freq_scale;

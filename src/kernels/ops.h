@@ -57,6 +57,10 @@ void op_swiglu(float *out, const float *gate, const float *up, int n);
 void op_rope_theta(float *theta, int rot_dim, float base, float freq_scale, const float *freq_factors);
 void op_rope_angles(float *cs, int rot_dim, int pos, const float *theta);
 void op_rope_apply(float *v, int rot_dim, const float *cs, int neox);
+/* Llama 3.1's long-context frequency factors (the rope_freqs tensor,
+ * rot_dim/2 entries): 1 for wavelengths shorter than orig_ctx/high_freq,
+ * `factor` for those longer than orig_ctx/low_freq, interpolated between. */
+void op_rope_llama3_factors(float *out, int rot_dim, float base, float factor, float low_freq, float high_freq, float orig_ctx);
 
 float op_dot(const float *a, const float *b, int n);
 

@@ -16,6 +16,33 @@
 #include "kernels/qdot.h"
 #include "kernels/quants.h"
 
+int llm_hparams_write(gguf_writer *w, const llm_hparams *hp) {
+    const char *arch = llm_arch_name(hp->arch);
+    char key[128];
+#define K(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+    int rc = gguf_writer_add_str(w, "general.architecture", arch);
+    rc |= gguf_writer_add_u32(w, K("context_length"), (uint32_t)hp->n_ctx_train);
+    rc |= gguf_writer_add_u32(w, K("embedding_length"), (uint32_t)hp->n_embd);
+    rc |= gguf_writer_add_u32(w, K("block_count"), (uint32_t)hp->n_layer);
+    rc |= gguf_writer_add_u32(w, K("feed_forward_length"), (uint32_t)hp->n_ff);
+    rc |= gguf_writer_add_u32(w, K("attention.head_count"), (uint32_t)hp->n_head);
+    rc |= gguf_writer_add_u32(w, K("attention.head_count_kv"), (uint32_t)hp->n_head_kv);
+    rc |= gguf_writer_add_u32(w, K("rope.dimension_count"), (uint32_t)hp->rope_dim);
+    rc |= gguf_writer_add_f32(w, K("rope.freq_base"), hp->rope_base);
+    rc |= gguf_writer_add_f32(w, K("attention.layer_norm_rms_epsilon"), hp->rms_eps);
+    rc |= gguf_writer_add_u32(w, K("vocab_size"), (uint32_t)hp->n_vocab);
+    if (hp->head_dim != hp->n_embd / hp->n_head) {
+        rc |= gguf_writer_add_u32(w, K("attention.key_length"), (uint32_t)hp->head_dim);
+        rc |= gguf_writer_add_u32(w, K("attention.value_length"), (uint32_t)hp->head_dim);
+    }
+    if (hp->rope_freq_scale != 1.0f && hp->rope_freq_scale > 0) {
+        rc |= gguf_writer_add_str(w, K("rope.scaling.type"), "linear");
+        rc |= gguf_writer_add_f32(w, K("rope.scaling.factor"), 1.0f / hp->rope_freq_scale);
+    }
+#undef K
+    return rc ? -1 : 0;
+}
+
 const char *llm_arch_name(llm_arch a) {
     switch (a) {
     case LLM_ARCH_LLAMA: return "llama";

@@ -126,6 +126,12 @@ const float *llm_prefill(llm_ctx *c, const int32_t *tokens, int n, al_err *err);
 
 const char *llm_arch_name(llm_arch a);
 
+/* Writes general.architecture and the "<arch>.*" hyperparameter keys that
+ * llm_load reads (context, sizes, heads, rope, norm epsilon, vocab size) for
+ * hp to w. Used by the tools that create model files. Returns 0, or -1 when
+ * out of memory. */
+int llm_hparams_write(gguf_writer *w, const llm_hparams *hp);
+
 /* The model's chat template (`tokenizer.chat_template`, with its BOS/EOS
  * texts), or the family force_name names. Returns 0, or -1 with err saying
  * the template is not recognised and how to pick a family. */

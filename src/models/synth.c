@@ -112,23 +112,6 @@ static void gen_row(void *user, const convert_tensor *ct, int64_t r, float *row)
     }
 }
 
-/* Llama 3.1 rope frequency factors (Meta's rope scaling): 1 for short
- * wavelengths, `factor` for long ones, interpolated between. */
-static void llama3_factors(const synth_shape *s, float *out) {
-    const float low = 1.0f, high = 4.0f, orig_ctx = 8192.0f;
-    float low_wl = orig_ctx / low, high_wl = orig_ctx / high;
-    for (int i = 0; i < s->head_dim / 2; i++) {
-        float freq = powf(s->rope_base, -2.0f * (float)i / (float)s->head_dim);
-        float wl = 2.0f * (float)M_PI / freq;
-        if (wl < high_wl) out[i] = 1.0f;
-        else if (wl > low_wl) out[i] = s->llama3_rope_factor;
-        else {
-            float smooth = (orig_ctx / wl - low) / (high - low);
-            out[i] = 1.0f / ((1.0f - smooth) / s->llama3_rope_factor + smooth);
-        }
-    }
-}
-
 static int add_tensor(stensor *t, int *n, const char *name, int n_dims, int64_t ne0, int64_t ne1, enum init_kind init) {
     stensor *x = &t[(*n)++];
     snprintf(x->name, sizeof x->name, "%s", name);
@@ -201,7 +184,6 @@ int synth_write(const synth_params *p, al_err *err) {
     int n_vocab = s->n_vocab > n_real ? s->n_vocab : n_real;
     int L = p->n_layer_override > 0 ? p->n_layer_override : s->n_layer;
     int64_t E = s->n_embd, Q = (int64_t)s->n_head * s->head_dim, KV = (int64_t)s->n_head_kv * s->head_dim, F = s->n_ff;
-    const char *arch = llm_arch_name(s->arch);
 
     synth_job job = {.p = p, .s = s};
     int max_t = 8 + L * 16;
@@ -214,7 +196,7 @@ int synth_write(const synth_params *p, al_err *err) {
     char nm[64];
     add_tensor(job.t, &n, "token_embd.weight", 2, E, n_vocab, INIT_EMBED);
     if (s->llama3_rope_factor > 0) {
-        llama3_factors(s, job.rope_factors);
+        op_rope_llama3_factors(job.rope_factors, s->head_dim, s->rope_base, s->llama3_rope_factor, 1.0f, 4.0f, 8192.0f);
         add_tensor(job.t, &n, "rope_freqs.weight", 1, s->head_dim / 2, 1, INIT_ROPE);
     }
     for (int l = 0; l < L; l++) {
@@ -250,31 +232,18 @@ int synth_write(const synth_params *p, al_err *err) {
 
     gguf_writer *w = gguf_writer_init(3);
     int rc = w ? 0 : al_err_set(err, "out of memory");
-    char key[128], name[96];
-#define K(suffix) (snprintf(key, sizeof key, "%s.%s", arch, suffix), key)
+    char name[96];
+    llm_hparams hp = {.arch = s->arch, .n_vocab = n_vocab, .n_embd = (int)E, .n_layer = L, .n_head = s->n_head,
+                      .n_head_kv = s->n_head_kv, .head_dim = s->head_dim, .n_ff = (int)F, .n_ctx_train = s->n_ctx,
+                      .rope_dim = s->head_dim, .rope_base = s->rope_base, .rope_freq_scale = 1.0f, .rms_eps = s->rms_eps};
     if (!rc) {
         snprintf(name, sizeof name, "synthetic %s %s (seed %llu)", s->name, mix->name, (unsigned long long)p->seed);
-        rc |= gguf_writer_add_str(w, "general.architecture", arch);
+        rc |= llm_hparams_write(w, &hp);
         rc |= gguf_writer_add_str(w, "general.name", name);
         rc |= gguf_writer_add_u32(w, "general.file_type", mix->file_type);
         rc |= gguf_writer_add_u32(w, "general.quantization_version", 2);
-        rc |= gguf_writer_add_u32(w, K("context_length"), (uint32_t)s->n_ctx);
-        rc |= gguf_writer_add_u32(w, K("embedding_length"), (uint32_t)E);
-        rc |= gguf_writer_add_u32(w, K("block_count"), (uint32_t)L);
-        rc |= gguf_writer_add_u32(w, K("feed_forward_length"), (uint32_t)F);
-        rc |= gguf_writer_add_u32(w, K("attention.head_count"), (uint32_t)s->n_head);
-        rc |= gguf_writer_add_u32(w, K("attention.head_count_kv"), (uint32_t)s->n_head_kv);
-        rc |= gguf_writer_add_u32(w, K("rope.dimension_count"), (uint32_t)s->head_dim);
-        rc |= gguf_writer_add_f32(w, K("rope.freq_base"), s->rope_base);
-        rc |= gguf_writer_add_f32(w, K("attention.layer_norm_rms_epsilon"), s->rms_eps);
-        rc |= gguf_writer_add_u32(w, K("vocab_size"), (uint32_t)n_vocab);
-        if (s->head_dim != s->n_embd / s->n_head) {
-            rc |= gguf_writer_add_u32(w, K("attention.key_length"), (uint32_t)s->head_dim);
-            rc |= gguf_writer_add_u32(w, K("attention.value_length"), (uint32_t)s->head_dim);
-        }
         if (rc) rc = al_err_set(err, "out of memory building metadata");
     }
-#undef K
     if (!rc) rc = copy_vocab(w, v, n_vocab, err);
     job.ct = calloc((size_t)n, sizeof *job.ct);
     if (!rc && !job.ct) rc = al_err_set(err, "out of memory");
