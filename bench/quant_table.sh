@@ -8,7 +8,7 @@
 # the real shape; default llama-3.2-1b, vocabulary of the GPT-2 fixture),
 # quantizes it to every type with `airlock quantize`, saves the F16 model's
 # logits over the text once (`airlock perplexity --save-logits`, 512-token
-# chunks as llama.cpp) and compares each type against them with
+# chunks as llama.cpp, the first CHUNKS=3 of them) and compares each type against them with
 # `airlock kl-divergence --base-logits`; speed is `airlock bench -p 0 -n 64`.
 # The text is the tokenizer fixtures' test strings and the stories260K golden
 # outputs from ../shared/models, so the run is reproducible anywhere.
@@ -24,7 +24,7 @@ text="$work/kl-text.txt"
 cat "$models"/tokenizer-fixtures/*.inp "$models"/llm/*.txt > "$text"
 base="$work/$shape-F16.gguf"
 [ -f "$base" ] || "$airlock" synth --shape "$shape" --vocab "$models/tokenizer-fixtures/ggml-vocab-gpt-2.gguf" --type F16 -o "$base" >&2
-[ -f "$work/base.logits" ] || "$airlock" perplexity -m "$base" -f "$text" -c 512 -t "$threads" --save-logits "$work/base.logits" >&2
+[ -f "$work/base.logits" ] || "$airlock" perplexity -m "$base" -f "$text" -c 512 --chunks "${CHUNKS:-3}" -t "$threads" --save-logits "$work/base.logits" >&2
 speed() { "$airlock" bench -m "$1" -p 0 -n 64 -t "$threads" -r 2 --json | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print("%.2f ± %.2f" % (r["avg_ts"], r["stddev_ts"]))'; }
 echo "| type | size (MiB) | bits/weight | mean KLD vs F16 | 99% KLD | same top token | PPL ratio | tg64 t/s ($threads threads) |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"

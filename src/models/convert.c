@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +80,12 @@ static int fill(void *user, uint64_t index, void *buf, size_t size, al_err *err)
     j->src_row_bytes = t->src ? ggml_row_size(t->src_type, t->ne[0]) : 0;
     if (j->dst_row_bytes * (size_t)j->n_rows != size) return al_err_set(err, "tensor '%s': size mismatch", t->name);
     threadpool_run(j->pool, convert_rows, j, (j->n_rows + ROWS_PER_ITEM - 1) / ROWS_PER_ITEM);
+    if (t->src && t->src_mapped) { /* done with these source pages: let the kernel drop them */
+        long page = sysconf(_SC_PAGESIZE);
+        uintptr_t a = (uintptr_t)t->src, e = a + j->src_row_bytes * (size_t)j->n_rows;
+        uintptr_t a0 = (a + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page, e0 = e / (uintptr_t)page * (uintptr_t)page;
+        if (e0 > a0) madvise((void *)a0, e0 - a0, MADV_DONTNEED);
+    }
     j->stats->bytes_in += j->src_row_bytes * (uint64_t)j->n_rows;
     j->stats->bytes_out += size;
     j->stats->n_elems += (uint64_t)t->ne[0] * (uint64_t)j->n_rows;

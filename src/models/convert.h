@@ -33,6 +33,9 @@ struct convert_tensor {
      * are stored as halves (Hugging Face's rotate_half layout); they are
      * reordered into interleaved pairs, the layout GGUF's llama expects. */
     int perm_heads;
+    /* src lies in a read-only file mapping: its pages are released once the
+     * tensor is written, so resident memory stays near one tensor */
+    bool src_mapped;
     /* ... or a generator (when src is NULL) */
     convert_gen_fn gen;
     void *gen_user;

@@ -246,6 +246,7 @@ static int add_weight(hf_model *m, convert_tensor *out, int *n, const char *gnam
     c->src = t->data;
     c->src_type = st;
     c->perm_heads = perm_heads;
+    c->src_mapped = true;
     return 0;
 }
 

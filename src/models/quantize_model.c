@@ -64,6 +64,7 @@ int quantize_model(const quantize_params *p, quantize_result *res, al_err *err) 
         memcpy(c->ne, t->ne, sizeof c->ne);
         c->src = t->data;
         c->src_type = t->type;
+        c->src_mapped = true;
         c->type = quant_mix_tensor_type(mix, &mm, t->name, t->ne[0], (int)t->n_dims);
         if (p->pure && t->n_dims >= 2 && c->type != GGML_TYPE_F32 && t->ne[0] % ggml_type_get(mix->base)->block_size == 0)
             c->type = mix->base;
