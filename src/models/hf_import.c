@@ -349,7 +349,7 @@ int hf_import(const hf_import_params *p, hf_import_result *res, al_err *err) {
     base = base && base[1] ? base + 1 : p->dir;
     snprintf(name, sizeof name, "%s", p->name ? p->name : base);
     uint32_t ft = mix ? mix->file_type : 1; /* 1: mostly F16 */
-    if (!mix && n > 1) ft = ct[1].src_type == GGML_TYPE_F32 ? 0 : ct[1].src_type == GGML_TYPE_BF16 ? 32 : 1;
+    if (!mix) ft = ct[0].src_type == GGML_TYPE_F32 ? 0 : ct[0].src_type == GGML_TYPE_BF16 ? 32 : 1; /* the embedding's precision */
     rc |= llm_hparams_write(w, hp);
     rc |= gguf_writer_add_str(w, "general.name", name);
     rc |= gguf_writer_add_u32(w, "general.file_type", ft);

@@ -359,6 +359,8 @@ def main():
         want_arch = "llama" if arch == "llama" else arch
         check(m["general.architecture"] == want_arch, f"{name}: general.architecture is {want_arch}")
         check(len(m["tokenizer.ggml.tokens"]) == V, f"{name}: {V} tokens (padded to the embedding)")
+        want_ft = {"llama": 0, "mistral": 32, "qwen2": 1, "qwen3": 32}[name]  # F32, BF16, F16: the checkpoint's precision
+        check(m["general.file_type"] == want_ft, f"{name}: general.file_type {want_ft}")
         if name == "llama":
             check(m["tokenizer.ggml.pre"] == "llama3" and m["tokenizer.ggml.model"] == "gpt2", f"{name}: pre-tokenizer llama3 detected")
             check(m["tokenizer.ggml.add_bos_token"] is True and m["tokenizer.ggml.bos_token_id"] == 50256, f"{name}: BOS added")
