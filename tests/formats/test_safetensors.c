@@ -118,7 +118,9 @@ static void test_open_file(void **state) {
     st_file *s = st_open(test_path("v.safetensors"), &err);
     if (!s) fail_msg("%s", err.msg);
     assert_int_equal(s->n_tensors, 1);
-    assert_true(((const float *)s->tensors[0].data)[1] == 2.0f);
+    float got;
+    memcpy(&got, (const uint8_t *)s->tensors[0].data + 4, 4); /* data need not be aligned: the header length is arbitrary */
+    assert_true(got == 2.0f);
     st_close(s);
 }
 
