@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/fp16.h"
+#include "formats/ggml_types.h"
 
 static const struct {
     const char *name;
@@ -189,31 +189,11 @@ const st_tensor *st_find(const st_file *f, const char *name) {
     return NULL;
 }
 
-int st_to_f32(st_dtype t, const void *src, float *dst, int64_t n) {
-    const uint8_t *p = src;
+int st_dtype_ggml(st_dtype t) {
     switch (t) {
-    case ST_DTYPE_F32: memcpy(dst, src, (size_t)n * 4); return 0;
-    case ST_DTYPE_F16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            dst[i] = fp16_to_fp32(h);
-        }
-        return 0;
-    case ST_DTYPE_BF16:
-        for (int64_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, p + 2 * i, 2);
-            dst[i] = bf16_to_fp32(h);
-        }
-        return 0;
-    case ST_DTYPE_F64:
-        for (int64_t i = 0; i < n; i++) {
-            double d;
-            memcpy(&d, p + 8 * i, 8);
-            dst[i] = (float)d;
-        }
-        return 0;
+    case ST_DTYPE_F32: return GGML_TYPE_F32;
+    case ST_DTYPE_F16: return GGML_TYPE_F16;
+    case ST_DTYPE_BF16: return GGML_TYPE_BF16;
     default: return -1;
     }
 }

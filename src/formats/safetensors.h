@@ -61,8 +61,8 @@ const char *st_dtype_name(st_dtype t);
 /* Bytes per element. */
 size_t st_dtype_size(st_dtype t);
 
-/* Converts n elements of a floating-point tensor (F32, F16, BF16, F64) to
- * float. Returns 0, or -1 for other dtypes. */
-int st_to_f32(st_dtype t, const void *src, float *dst, int64_t n);
+/* The GGML type with the same element layout (F32, F16, BF16), so the
+ * tensor can be read with dequantize_row; -1 for the other dtypes. */
+int st_dtype_ggml(st_dtype t);
 
 #endif

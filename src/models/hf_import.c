@@ -194,13 +194,12 @@ static int open_weights(hf_model *m, al_err *err) {
 /* The tensor called name in any shard (marked used), or NULL. */
 static const st_tensor *find_tensor(hf_model *m, const char *name, const char **file) {
     for (int i = 0; i < m->n_shards; i++) {
-        const st_file *s = m->shard[i];
-        for (size_t j = 0; j < s->n_tensors; j++)
-            if (strcmp(s->tensors[j].name, name) == 0) {
-                m->used[m->shard_base[i] + j] = true;
-                *file = s->path;
-                return &s->tensors[j];
-            }
+        const st_tensor *t = st_find(m->shard[i], name);
+        if (t) {
+            m->used[m->shard_base[i] + (size_t)(t - m->shard[i]->tensors)] = true;
+            *file = m->shard[i]->path;
+            return t;
+        }
     }
     return NULL;
 }
@@ -228,14 +227,9 @@ static int add_weight(hf_model *m, convert_tensor *out, int *n, const char *gnam
                               (long long)cols);
         return al_err_set(err, "%s: tensor '%s' has shape [%s]; config.json implies [%lld]", file, hname, got, (long long)cols);
     }
-    uint32_t st;
-    switch (t->dtype) {
-    case ST_DTYPE_F32: st = GGML_TYPE_F32; break;
-    case ST_DTYPE_F16: st = GGML_TYPE_F16; break;
-    case ST_DTYPE_BF16: st = GGML_TYPE_BF16; break;
-    default:
+    int st = st_dtype_ggml(t->dtype);
+    if (st < 0)
         return al_err_set(err, "%s: tensor '%s' is %s; F32, F16 and BF16 checkpoints are supported", file, hname, st_dtype_name(t->dtype));
-    }
     convert_tensor *c = &out[(*n)++];
     memset(c, 0, sizeof *c);
     snprintf(c->name, sizeof c->name, "%s", gname);
@@ -244,7 +238,7 @@ static int add_weight(hf_model *m, convert_tensor *out, int *n, const char *gnam
     c->ne[1] = rows ? rows : 1;
     c->ne[2] = c->ne[3] = 1;
     c->src = t->data;
-    c->src_type = st;
+    c->src_type = (uint32_t)st;
     c->perm_heads = perm_heads;
     c->src_mapped = true;
     return 0;

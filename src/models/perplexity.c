@@ -44,14 +44,16 @@ int ppl_tokenize(const llm_model *m, const char *text, size_t len, int n_ctx, to
     return n_chunks;
 }
 
-double ppl_log_prob(const float *logits, int n_vocab, int tok) {
+double ppl_log_z(const float *logits, int n_vocab) {
     float mx = logits[0];
     for (int i = 1; i < n_vocab; i++)
         if (logits[i] > mx) mx = logits[i];
     double s = 0;
     for (int i = 0; i < n_vocab; i++) s += exp((double)logits[i] - mx);
-    return (double)logits[tok] - mx - log(s);
+    return mx + log(s);
 }
+
+double ppl_log_prob(const float *logits, int n_vocab, int tok) { return (double)logits[tok] - ppl_log_z(logits, n_vocab); }
 
 void ppl_stat_add(ppl_stat *s, double x) {
     s->n += 1;

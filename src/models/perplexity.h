@@ -33,7 +33,10 @@ int ppl_eval_chunk(const llm_model *m, llm_ws *ws, llm_ctx *c, const int32_t *to
  * err set (too short for one chunk). */
 int ppl_tokenize(const llm_model *m, const char *text, size_t len, int n_ctx, token_vec *out, al_err *err);
 
-/* log softmax(logits)[tok], computed stably. */
+/* log(sum(exp(logits))), computed stably: log softmax(logits)[i] is
+ * logits[i] minus this. */
+double ppl_log_z(const float *logits, int n_vocab);
+/* log softmax(logits)[tok]. */
 double ppl_log_prob(const float *logits, int n_vocab, int tok);
 
 /* Running statistics of a series (mean, standard error). */

@@ -32,6 +32,16 @@ int cli_parse_float(const char *cmd, const char *s, const char *name, float lo, 
     return 0;
 }
 
+int cli_parse_kv(const char *cmd, const char *s, kv_type *out) {
+    if (strcmp(s, "f16") == 0) *out = KV_F16;
+    else if (strcmp(s, "f32") == 0) *out = KV_F32;
+    else {
+        fprintf(stderr, "airlock %s: --kv-type must be f16 or f32\n", cmd);
+        return -1;
+    }
+    return 0;
+}
+
 void cli_gen_defaults(cli_gen_opts *o) {
     memset(o, 0, sizeof *o);
     o->sp = sampler_default_params();
@@ -62,14 +72,7 @@ int cli_gen_option(const char *cmd, int c, const char *arg, cli_gen_opts *o) {
         return 1;
     case CLI_OPT_CTX: return cli_parse_int(cmd, arg, "--ctx-size", 0, 1 << 24, &o->n_ctx) ? -1 : 1;
     case CLI_OPT_THREADS: return cli_parse_int(cmd, arg, "--threads", 0, 1024, &o->threads) ? -1 : 1;
-    case CLI_OPT_KV:
-        if (strcmp(arg, "f16") == 0) o->kv = KV_F16;
-        else if (strcmp(arg, "f32") == 0) o->kv = KV_F32;
-        else {
-            fprintf(stderr, "airlock %s: --kv-type must be f16 or f32\n", cmd);
-            return -1;
-        }
-        return 1;
+    case CLI_OPT_KV: return cli_parse_kv(cmd, arg, &o->kv) ? -1 : 1;
     default: return 0;
     }
 }

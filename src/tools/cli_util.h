@@ -11,6 +11,8 @@
  * "airlock CMD: NAME must be ..." and return -1. */
 int cli_parse_int(const char *cmd, const char *s, const char *name, long lo, long hi, long *out);
 int cli_parse_float(const char *cmd, const char *s, const char *name, float lo, float hi, float *out);
+/* Parse a --kv-type value ("f16" or "f32"); on error print why and return -1. */
+int cli_parse_kv(const char *cmd, const char *s, kv_type *out);
 
 /* Sampling and context options common to run and chat, as getopt_long ids. */
 enum {

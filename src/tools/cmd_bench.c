@@ -126,11 +126,7 @@ int cmd_bench(int argc, char **argv) {
         case 'r': if (cli_parse_int("bench", optarg, "-r", 1, 64, &reps)) return 2; break;
         case 't': if ((n_threads = parse_list(optarg, "-t", 1, 1024, threads)) < 0) return 2; break;
         case 'd': if ((n_depths = parse_list(optarg, "-d", 0, 1 << 20, depths)) < 0) return 2; break;
-        case O_KV:
-            if (strcmp(optarg, "f16") == 0) kv = KV_F16;
-            else if (strcmp(optarg, "f32") == 0) kv = KV_F32;
-            else { fprintf(stderr, "airlock bench: --kv-type must be f16 or f32\n"); return 2; }
-            break;
+        case O_KV: if (cli_parse_kv("bench", optarg, &kv)) return 2; break;
         case O_JSON: json = true; break;
         case 'h': help(); return 0;
         default: return 2;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/mapped_file.h"
 #include "models/perplexity.h"
@@ -50,11 +51,7 @@ static int parse_opts(const char *cmd, int argc, char **argv, void (*help)(void)
         case 'b': if (cli_parse_int(cmd, optarg, "--batch-size", 1, 1 << 16, &o->n_batch)) return 2; break;
         case 't': if (cli_parse_int(cmd, optarg, "--threads", 1, 1024, &o->threads)) return 2; break;
         case O_CHUNKS: if (cli_parse_int(cmd, optarg, "--chunks", 1, 1 << 30, &o->n_chunks)) return 2; break;
-        case O_KV:
-            if (strcmp(optarg, "f16") == 0) o->kv = KV_F16;
-            else if (strcmp(optarg, "f32") == 0) o->kv = KV_F32;
-            else { fprintf(stderr, "airlock %s: --kv-type must be f16 or f32\n", cmd); return 2; }
-            break;
+        case O_KV: if (cli_parse_kv(cmd, optarg, &o->kv)) return 2; break;
         case O_SAVE: o->save_logits = optarg; break;
         case O_BASE: o->base_model = optarg; break;
         case O_BASE_LOGITS: o->base_logits = optarg; break;
@@ -135,6 +132,7 @@ int cmd_perplexity(int argc, char **argv) {
     token_vec toks = {0};
     float *logits = NULL;
     FILE *save = NULL;
+    char save_tmp[4096] = "";
     int rc = 1, n_chunks = -1;
     if (scorer_init(&s, o.model, &o, &err)) goto fail;
     if ((n_chunks = load_chunks(&s, &o, &toks, &err)) < 0) goto fail_s;
@@ -143,10 +141,9 @@ int cmd_perplexity(int argc, char **argv) {
     if (!logits) { al_err_set(&err, "out of memory"); goto fail_s; }
     if (o.save_logits) {
         cli_remove_tmp_on_signal(o.save_logits);
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", o.save_logits);
+        snprintf(save_tmp, sizeof save_tmp, "%s.tmp", o.save_logits);
         ppl_logits_header h = {(uint32_t)V, (uint32_t)n_ctx, (uint32_t)first, (uint32_t)n_chunks};
-        if (!(save = fopen(tmp, "wb"))) { al_err_set(&err, "%s: cannot create", tmp); goto fail_s; }
+        if (!(save = fopen(save_tmp, "wb"))) { al_err_set(&err, "%s: cannot create", save_tmp); goto fail_s; }
         if (ppl_logits_write_header(save, &h, &err)) goto fail_s;
     }
     if (!o.json)
@@ -167,11 +164,9 @@ int cmd_perplexity(int argc, char **argv) {
         }
     }
     if (save) {
-        char tmp[4096];
-        snprintf(tmp, sizeof tmp, "%s.tmp", o.save_logits);
         int bad = fclose(save) != 0;
         save = NULL;
-        if (bad || rename(tmp, o.save_logits) != 0) { al_err_set(&err, "%s: cannot write", o.save_logits); goto fail_s; }
+        if (bad || rename(save_tmp, o.save_logits) != 0) { al_err_set(&err, "%s: cannot write", o.save_logits); goto fail_s; }
     }
     double ppl = exp(ppl_stat_mean(&nll)), pe = ppl * ppl_stat_stderr(&nll);
     if (o.json)
@@ -184,6 +179,7 @@ fail_s:
     scorer_free(&s);
 fail:
     if (save) fclose(save);
+    if (rc && save_tmp[0]) unlink(save_tmp); /* no partial logits file left behind */
     if (rc) fprintf(stderr, "\nairlock perplexity: %s\n", err.msg);
     free(logits);
     token_vec_free(&toks);
@@ -219,22 +215,14 @@ typedef struct kld_acc {
 } kld_acc;
 
 static int kld_add(kld_acc *a, const float *base, const float *model, int V, int tok) {
-    double mb = base[0], mm = model[0];
-    for (int i = 1; i < V; i++) {
-        if (base[i] > mb) mb = base[i];
-        if (model[i] > mm) mm = model[i];
-    }
-    double sb = 0, sm = 0;
+    double lzb = ppl_log_z(base, V), lzm = ppl_log_z(model, V), kl = 0;
     int ab = 0, am = 0;
     for (int i = 0; i < V; i++) {
-        sb += exp(base[i] - mb);
-        sm += exp(model[i] - mm);
         if (base[i] > base[ab]) ab = i;
         if (model[i] > model[am]) am = i;
         double d = fabs((double)base[i] - (double)model[i]);
         if (d > a->max_dlogit) a->max_dlogit = d;
     }
-    double lzb = mb + log(sb), lzm = mm + log(sm), kl = 0;
     for (int i = 0; i < V; i++) {
         double lpb = base[i] - lzb, lpm = model[i] - lzm;
         kl += exp(lpb) * (lpb - lpm);

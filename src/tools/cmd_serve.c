@@ -132,14 +132,7 @@ int cmd_serve(int argc, char **argv) {
         case O_PARALLEL: if (parse_size(optarg, "--parallel", 1, 256, &n_par)) goto out; break;
         case 'b': if (parse_size(optarg, "--batch", 1, 512, &n_batch)) goto out; break;
         case 't': if (parse_size(optarg, "--threads", 0, 1024, &threads)) goto out; break;
-        case O_KV:
-            if (strcmp(optarg, "f16") == 0) kv = KV_F16;
-            else if (strcmp(optarg, "f32") == 0) kv = KV_F32;
-            else {
-                fprintf(stderr, "airlock serve: --kv-type must be f16 or f32\n");
-                goto out;
-            }
-            break;
+        case O_KV: if (cli_parse_kv("serve", optarg, &kv)) goto out; break;
         case O_HOST: host = optarg; break;
         case O_PORT: if (parse_size(optarg, "--port", 0, 65535, &port)) goto out; break;
         case O_QUEUE: if (parse_size(optarg, "--queue", 0, 1 << 20, &qmax)) goto out; break;

@@ -7,6 +7,7 @@
 
 #include "formats/safetensors.h"
 #include "kernels/fp16.h"
+#include "kernels/quants.h"
 #include "test_util.h"
 
 /* A file image: 8-byte header length, the header, then data bytes. */
@@ -40,12 +41,15 @@ static void test_valid(void **state) {
     assert_int_equal(w->n_dims, 1);
     assert_int_equal(w->shape[0], 3);
     float out[3];
-    assert_int_equal(st_to_f32(w->dtype, w->data, out, 3), 0);
+    assert_int_equal(st_dtype_ggml(w->dtype), GGML_TYPE_F32);
+    dequantize_row(GGML_TYPE_F32, w->data, out, 3);
     assert_memory_equal(out, f, 12);
     assert_int_equal(hh->n_dims, 2);
-    assert_int_equal(st_to_f32(hh->dtype, hh->data, out, 1), 0);
+    assert_int_equal(st_dtype_ggml(hh->dtype), GGML_TYPE_F16);
+    dequantize_row(GGML_TYPE_F16, hh->data, out, 1);
     assert_true(out[0] == 3.0f);
-    assert_int_equal(st_to_f32(bb->dtype, bb->data, out, 1), 0);
+    assert_int_equal(st_dtype_ggml(bb->dtype), GGML_TYPE_BF16);
+    dequantize_row(GGML_TYPE_BF16, bb->data, out, 1);
     assert_true(out[0] == -0.5f);
     assert_null(st_find(s, "__metadata__"));
     st_close(s);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "formats/safetensors.h"
+#include "kernels/quants.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,9 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             (void)a;
             (void)b;
         }
-        if (t->n_elems > 0 && t->n_elems <= 4096) {
+        if (st_dtype_ggml(t->dtype) >= 0 && t->n_elems > 0 && t->n_elems <= 4096) {
             float *out = malloc((size_t)t->n_elems * sizeof *out);
-            if (out) st_to_f32(t->dtype, t->data, out, t->n_elems);
+            if (out) dequantize_row((uint32_t)st_dtype_ggml(t->dtype), t->data, out, t->n_elems);
             free(out);
         }
     }
