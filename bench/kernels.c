@@ -1,0 +1,105 @@
+/* kernels.c - speed of one matrix product (op_matmul) at a given weight type
+ * and shape, for judging a kernel change before and after it.
+ *
+ * usage: kernels [-T TYPE] [-r ROWS] [-c COLS] [-n TOKENS] [-t THREADS] [-R REPS]
+ * Builds a ROWS x COLS matrix of TYPE (Q4_0, Q8_0, Q4_K, Q6_K, Q5_0, ...)
+ * from seeded random floats, rearranged as the model loader does (repacked
+ * Q4_0 / Q8_0 panels on AVX-512), then times REPS products with TOKENS
+ * activation rows. Prints the best time, the weight bytes read per second
+ * (the figure that matters when TOKENS is 1: generation) and integer
+ * multiply-adds per second (the one that matters for prompts). For a matrix
+ * larger than the caches (the default 32768 x 8192) and TOKENS = 1 the bytes
+ * per second compare directly with bench/membw. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "formats/ggml_types.h"
+#include "kernels/ops.h"
+#include "kernels/qdot.h"
+#include "kernels/quantize.h"
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* xorshift floats in [-1, 1) */
+static float rnd(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return (float)(*s >> 40) / (float)(1 << 23) - 1.0f;
+}
+
+int main(int argc, char **argv) {
+    const char *tname = "Q4_0";
+    int64_t rows = 32768, cols = 8192;
+    int nt = 1, threads = 1, reps = 20;
+    int c;
+    while ((c = getopt(argc, argv, "T:r:c:n:t:R:h")) != -1) {
+        switch (c) {
+        case 'T': tname = optarg; break;
+        case 'r': rows = atol(optarg); break;
+        case 'c': cols = atol(optarg); break;
+        case 'n': nt = atoi(optarg); break;
+        case 't': threads = atoi(optarg); break;
+        case 'R': reps = atoi(optarg); break;
+        default: fprintf(stderr, "usage: kernels [-T TYPE] [-r ROWS] [-c COLS] [-n TOKENS] [-t THREADS] [-R REPS]\n"); return 2;
+        }
+    }
+    int type = ggml_type_from_name(tname);
+    if (type < 0 || rows < 1 || cols < 1 || nt < 1 || threads < 1 || reps < 1) {
+        fprintf(stderr, "kernels: bad arguments (type %s)\n", tname);
+        return 2;
+    }
+    const ggml_type_info *ti = ggml_type_get((uint32_t)type);
+    if (!ti || !quant_can_quantize((uint32_t)type) || cols % ti->block_size) {
+        fprintf(stderr, "kernels: cannot make a %s matrix with that many columns\n", tname);
+        return 2;
+    }
+    size_t row_bytes = (size_t)(cols / ti->block_size) * ti->type_size;
+    size_t bytes = row_bytes * (size_t)rows;
+    uint8_t *wq = NULL, *wr = NULL;
+    float *src = malloc((size_t)cols * sizeof(float));
+    float *x = malloc((size_t)nt * (size_t)cols * sizeof(float));
+    float *out = malloc((size_t)nt * (size_t)rows * sizeof(float));
+    if (!src || !x || !out || posix_memalign((void **)&wq, 64, bytes) || posix_memalign((void **)&wr, 64, bytes)) {
+        fprintf(stderr, "kernels: out of memory\n");
+        return 1;
+    }
+    uint64_t seed = 0x9E3779B97F4A7C15u;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < cols; i++) src[i] = rnd(&seed);
+        quantize_row((uint32_t)type, src, wq + (size_t)r * row_bytes, cols);
+    }
+    for (size_t i = 0; i < (size_t)nt * (size_t)cols; i++) x[i] = rnd(&seed);
+    weight w = {.type = (uint32_t)type, .n_cols = cols, .n_rows = rows, .row_bytes = row_bytes, .data = wq};
+    uint32_t rt = cpu_level_get() >= CPU_LEVEL_AVX512 ? qdot_repack_type((uint32_t)type, rows, cols) : 0;
+    if (rt) {
+        qdot_repack((uint32_t)type, wq, wr, rows, cols);
+        w.type = rt;
+        w.data = wr;
+    }
+    if (ops_set_threads(threads)) return 1;
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) { /* the first is a warm-up */
+        double t0 = now_s();
+        if (op_matmul(out, &w, x, nt)) return 1;
+        double dt = now_s() - t0;
+        if (r && dt < best) best = dt;
+    }
+    printf("%s %s %lldx%lld tokens %d threads %d: %.3f ms  %.2f GB/s weights  %.1f GMAC/s\n", tname,
+           cpu_level_name(cpu_level_get()), (long long)rows, (long long)cols, nt, threads, best * 1e3,
+           (double)bytes / best / 1e9, (double)rows * (double)cols * nt / best / 1e9);
+    free(src);
+    free(x);
+    free(out);
+    free(wq);
+    free(wr);
+    return 0;
+}
