@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,9 +40,9 @@ static float rnd(uint64_t *s) {
 int main(int argc, char **argv) {
     const char *tname = "Q4_0";
     int64_t rows = 32768, cols = 8192;
-    int nt = 1, threads = 1, reps = 20;
+    int nt = 1, threads = 1, reps = 20, huge = 0;
     int c;
-    while ((c = getopt(argc, argv, "T:r:c:n:t:R:h")) != -1) {
+    while ((c = getopt(argc, argv, "T:r:c:n:t:R:Hh")) != -1) {
         switch (c) {
         case 'T': tname = optarg; break;
         case 'r': rows = atol(optarg); break;
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
         case 'n': nt = atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
         case 'R': reps = atoi(optarg); break;
+        case 'H': huge = 1; break;
         default: fprintf(stderr, "usage: kernels [-T TYPE] [-r ROWS] [-c COLS] [-n TOKENS] [-t THREADS] [-R REPS]\n"); return 2;
         }
     }
@@ -68,7 +70,7 @@ int main(int argc, char **argv) {
     float *src = malloc((size_t)cols * sizeof(float));
     float *x = malloc((size_t)nt * (size_t)cols * sizeof(float));
     float *out = malloc((size_t)nt * (size_t)rows * sizeof(float));
-    if (!src || !x || !out || posix_memalign((void **)&wq, 64, bytes) || posix_memalign((void **)&wr, 64, bytes)) {
+    if (!src || !x || !out || posix_memalign((void **)&wq, 64, bytes) || posix_memalign((void **)&wr, 2 << 20, bytes)) {
         fprintf(stderr, "kernels: out of memory\n");
         return 1;
     }
@@ -80,11 +82,14 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)nt * (size_t)cols; i++) x[i] = rnd(&seed);
     weight w = {.type = (uint32_t)type, .n_cols = cols, .n_rows = rows, .row_bytes = row_bytes, .data = wq};
     uint32_t rt = cpu_level_get() >= CPU_LEVEL_AVX512 ? qdot_repack_type((uint32_t)type, rows, cols) : 0;
+    if (huge) madvise(wr, bytes, MADV_HUGEPAGE);
     if (rt) {
         qdot_repack((uint32_t)type, wq, wr, rows, cols);
         w.type = rt;
-        w.data = wr;
+    } else {
+        memcpy(wr, wq, bytes);
     }
+    w.data = wr;
     if (ops_set_threads(threads)) return 1;
     double best = 1e30;
     for (int r = 0; r <= reps; r++) { /* the first is a warm-up */

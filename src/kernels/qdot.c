@@ -27,7 +27,7 @@ size_t qdot_act_row_bytes(qdot_act f, int64_t n) {
     switch (f) {
     case QDOT_ACT_Q8B: return round64(un + un);
     case QDOT_ACT_Q8K: return round64(un + 4 * (un / 256) + 2 * (un / 16));
-    case QDOT_ACT_Q8S: return round64(3 * un);
+    case QDOT_ACT_Q8S: return round64(2 * un);
     case QDOT_ACT_F32: break;
     }
     return round64(4 * un);
@@ -62,21 +62,23 @@ void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
         return;
     }
     if (f == QDOT_ACT_Q8S) {
-        assert(n % 32 == 0);
+        assert(n % 128 == 0);
         int32_t *c = (int32_t *)(void *)(dst + n);
-        float *dl = (float *)(void *)(dst + 2 * n);
+        float *dl = (float *)(void *)(dst + n + n / 2);
         for (int64_t b = 0; b < n / 32; b++) {
             const float *xb = x + 32 * b;
             float d = absmax(xb, 32) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
-            for (int l = 0; l < 8; l++) {
+            for (int l = 0; l < 4; l++) { /* lane 4k + l of the step: values 4l..4l+3 of each half */
                 int sum = 0;
-                for (int i = 0; i < 4; i++) {
-                    int v = q8(xb[4 * l + i], id);
-                    dst[32 * b + 4 * l + i] = (uint8_t)(int8_t)v;
-                    sum += v;
-                }
-                c[8 * b + l] = -8 * sum;
-                dl[8 * b + l] = d;
+                for (int h = 0; h < 2; h++)
+                    for (int i = 0; i < 4; i++) {
+                        int64_t e = 32 * b + 16 * h + 4 * l + i;
+                        int v = q8(x[e], id);
+                        dst[qdot_q8s_pos(e)] = (uint8_t)(int8_t)v;
+                        sum += v;
+                    }
+                c[4 * b + l] = -8 * sum;
+                dl[4 * b + l] = d;
             }
         }
         return;
@@ -237,53 +239,44 @@ static void gemm_q8k_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
 /* ---- repacked layouts ------------------------------------------------------------- */
 
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
-    if (n_rows % 4) return 0;
-    if (type == GGML_TYPE_Q4_0 && n % 128 == 0) return QDOT_Q4_0R;
-    if (type == GGML_TYPE_Q8_0 && n % 64 == 0) return QDOT_Q8_0R;
+    if (n_rows % 4 || n % 128) return 0;
+    if (type == GGML_TYPE_Q4_0) return QDOT_Q4_0R;
+    if (type == GGML_TYPE_Q8_0) return QDOT_Q8_0R;
     return 0;
 }
 
-/* Bytes of one step of a panel (4 rows x one 128- or 64-element group), and
- * elements per step. */
-static size_t panel_step_bytes(uint32_t rtype) { return rtype == QDOT_Q4_0R ? 4 * 72 : 4 * 68; }
-static int panel_step_elems(uint32_t rtype) { return rtype == QDOT_Q4_0R ? 128 : 64; }
+/* Bytes of one 128-element step of a 4-row panel, and where its scales start. */
+static size_t panel_step_bytes(uint32_t rtype) { return rtype == QDOT_Q4_0R ? 288 : 544; }
+static size_t panel_scales_at(uint32_t rtype) { return rtype == QDOT_Q4_0R ? 256 : 512; }
 
 /* Element e of panel row r (0..3) of a repacked panel, and its block scale. */
 static int panel_value(uint32_t rtype, const uint8_t *panel, int r, int64_t e, float *d) {
-    int se = panel_step_elems(rtype), j = (int)(e % se), nbs = se / 32;
-    const uint8_t *step = panel + (size_t)(e / se) * panel_step_bytes(rtype);
-    *d = f16_at(step + 256 + 2 * (size_t)(nbs * r + j / 32));
-    if (rtype == QDOT_Q8_0R) return (int8_t)step[64 * r + j];
-    uint8_t b = step[64 * r + j % 64];
-    return (j < 64 ? b & 0x0F : b >> 4) - 8;
+    const uint8_t *step = panel + (size_t)(e / 128) * panel_step_bytes(rtype);
+    int k = (int)(e % 128) / 32, i = (int)(e % 32);
+    *d = f16_at(step + panel_scales_at(rtype) + 2 * (size_t)(4 * r + k));
+    if (rtype == QDOT_Q8_0R) return (int8_t)step[128 * r + qdot_q8s_pos(e % 128)];
+    uint8_t b = step[64 * r + 16 * k + i % 16];
+    return (i < 16 ? b & 0x0F : b >> 4) - 8;
 }
 
 void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
     uint32_t rt = qdot_repack_type(type, n_rows, n);
     assert(rt);
     size_t bsz = qdot_block_bytes(type), row = (size_t)(n / 32) * bsz;
-    int se = panel_step_elems(rt), nbs = se / 32;
     for (int64_t p = 0; p < n_rows / 4; p++) {
         uint8_t *panel = (uint8_t *)dst + (size_t)p * 4 * row;
-        for (int64_t g = 0; g < n / se; g++) {
+        for (int64_t g = 0; g < n / 128; g++) {
             uint8_t *step = panel + (size_t)g * panel_step_bytes(rt);
-            for (int r = 0; r < 4; r++) {
-                const uint8_t *s = (const uint8_t *)src + (size_t)(4 * p + r) * row;
-                for (int k = 0; k < nbs; k++) memcpy(step + 256 + 2 * (nbs * r + k), s + (size_t)(g * nbs + k) * bsz, 2);
-                for (int j = 0; j < 64; j++) {
-                    if (rt == QDOT_Q8_0R) {
-                        int64_t e = g * 64 + j;
-                        step[64 * r + j] = s[(size_t)(e / 32) * bsz + 2 + (size_t)(e % 32)];
+            for (int r = 0; r < 4; r++)
+                for (int k = 0; k < 4; k++) {
+                    const uint8_t *b = (const uint8_t *)src + (size_t)(4 * p + r) * row + (size_t)(4 * g + k) * bsz;
+                    memcpy(step + panel_scales_at(rt) + 2 * (4 * r + k), b, 2);
+                    if (rt == QDOT_Q4_0R) {
+                        memcpy(step + 64 * r + 16 * k, b + 2, 16);
                         continue;
                     }
-                    int64_t e0 = 128 * g + j, e1 = e0 + 64;
-                    const uint8_t *b0 = s + (size_t)(e0 / 32) * bsz + 2, *b1 = s + (size_t)(e1 / 32) * bsz + 2;
-                    int p0 = (int)(e0 % 32), p1 = (int)(e1 % 32);
-                    uint8_t q0 = p0 < 16 ? b0[p0] & 0x0F : b0[p0 - 16] >> 4;
-                    uint8_t q1 = p1 < 16 ? b1[p1] & 0x0F : b1[p1 - 16] >> 4;
-                    step[64 * r + j] = (uint8_t)(q0 | q1 << 4);
+                    for (int i = 0; i < 32; i++) step[128 * r + qdot_q8s_pos(32 * k + i)] = b[2 + i];
                 }
-            }
         }
     }
 }
@@ -296,13 +289,13 @@ static void gemm_repacked_scalar(uint32_t wtype, const uint8_t *w, size_t w_stri
         const uint8_t *panel = w + (size_t)(r / 4) * 4 * w_stride;
         for (int t = 0; t < nt; t++) {
             const int8_t *q = (const int8_t *)(act + (size_t)t * act_stride);
-            const float *dl = (const float *)(const void *)(act + (size_t)t * act_stride + 2 * n);
+            const float *dl = (const float *)(const void *)(act + (size_t)t * act_stride + n + n / 2);
             float sum = 0.0f;
             for (int64_t b = 0; b < n / 32; b++) {
                 int isum = 0;
                 float d = 0.0f;
-                for (int i = 0; i < 32; i++) isum += panel_value(wtype, panel, r % 4, 32 * b + i, &d) * q[32 * b + i];
-                sum += d * dl[8 * b] * (float)isum;
+                for (int64_t e = 32 * b; e < 32 * b + 32; e++) isum += panel_value(wtype, panel, r % 4, e, &d) * q[qdot_q8s_pos(e)];
+                sum += d * dl[4 * b] * (float)isum;
             }
             out[(size_t)t * ldo + (size_t)r] = sum;
         }

@@ -30,19 +30,36 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S }
  * are rearranged (same bytes per block, so the same memory traffic) into
  * panels of 4 rows that the AVX-512 kernels read as one sequential stream,
  * without shuffles. Panel p holds rows 4p..4p+3 (row_bytes each, so a
- * panel starts where its first row would):
+ * panel starts where its first row would), in steps of 128 elements
+ * (blocks 4g..4g+3 of each row). Within a step an element's "position" is
+ * 64 h + 16 k + i for element i + 16 h of block k (h = 0, 1: the halves of
+ * a block): 64-byte half A holds the first 16 values of each of the 4
+ * blocks, half B the last 16, so a 32-bit lane of A and the same lane of B
+ * belong to one block and their products can be summed in one integer
+ * accumulator before the block's scale is applied.
  *
- *   QDOT_Q4_0R  per 128 elements g: for each of the 4 rows 64 bytes whose
- *               byte j holds element 128g + j in its low nibble and element
- *               128g + 64 + j in its high one (value = nibble - 8); then the
- *               rows' 4 block scales (f16), row by row. n % 128 == 0.
- *   QDOT_Q8_0R  per 64 elements: for each row its 64 i8 values; then the
- *               rows' 2 block scales (f16), row by row. n % 64 == 0.
+ *   QDOT_Q4_0R  per step, for each of the 4 rows 64 bytes: byte j holds the
+ *               value at position j (A) in its low nibble and at 64 + j (B)
+ *               in its high one (value = nibble - 8): the 16 quant bytes of
+ *               blocks 4g..4g+3 as they are in the file; then the 16 block
+ *               scales (f16), row by row. 288 bytes per step.
+ *   QDOT_Q8_0R  per step, for each of the 4 rows its 128 i8 values by
+ *               position; then the 16 block scales (f16), row by row. 544
+ *               bytes per step.
  *
- * Both use QDOT_ACT_Q8S activations: i8 q[n], i32 c[n/4] (-8 x the sum of
- * each 4 values: the Q4_0 offset, folded into the integer sum), f32 dl[n/4]
- * (block scale per 4 values). Kernels for them take tiles of whole panels. */
+ * Both need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
+ * i8 q[128] by position, then (after all n values) i32 c[n/8]: for each lane
+ * -8 x the sum of the 8 values lanes A and B hold (the Q4_0 offset, folded
+ * into the integer sum), then f32 dl[n/8]: the lane's block scale. Kernels
+ * for them take tiles of whole panels. */
 enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q8_0R = 0x1000 | 8 };
+
+/* The byte of a QDOT_ACT_Q8S row (or of a QDOT_Q8_0R panel row) that holds
+ * element e: its position within its 128-element step (see above). */
+static inline int64_t qdot_q8s_pos(int64_t e) {
+    int64_t o = e % 128;
+    return e - o + 64 * ((o % 32) / 16) + 16 * (o / 32) + o % 16;
+}
 
 /* The repacked type for an n_rows x n matrix of `type`, or 0 if none. */
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n);

@@ -230,17 +230,13 @@ AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
-/* k_pair_idx[k][i] = 2k + i/8: lanes 0-7 take scale 2k, lanes 8-15 scale 2k+1. */
-static const int32_t k_pair_idx[8][16] = {
-#define ROW(k) {2*k,2*k,2*k,2*k,2*k,2*k,2*k,2*k, 2*k+1,2*k+1,2*k+1,2*k+1,2*k+1,2*k+1,2*k+1,2*k+1}
-    ROW(0), ROW(1), ROW(2), ROW(3), ROW(4), ROW(5), ROW(6), ROW(7)
+/* k_quad_idx[r][i] = 4r + i/4: lane i of panel row r takes the scale of
+ * block i/4 of the step, found at 4r + i/4 among the step's 16 scales. */
+static const int32_t k_quad_idx[4][16] = {
+#define ROW(r) {4*r,4*r,4*r,4*r, 4*r+1,4*r+1,4*r+1,4*r+1, 4*r+2,4*r+2,4*r+2,4*r+2, 4*r+3,4*r+3,4*r+3,4*r+3}
+    ROW(0), ROW(1), ROW(2), ROW(3)
 #undef ROW
 };
-
-/* Scales of a panel step: for Q4_0R the 16 scales of a step are [row0 b0..b3, row1 b0..b3, ...]: row r
- * needs lanes [4r ×8, 4r+1 ×8] for blocks 0,1 and [4r+2 ×8, 4r+3 ×8] for
- * blocks 2,3: that is k_pair_idx[2r] and k_pair_idx[2r+1]. For Q8_0R the 8
- * scales are [row0 b0 b1, row1 b0 b1, ...]: row r needs k_pair_idx[r]. */
 
 /* How far ahead of the panel step being read to prefetch, in bytes. A
  * panel matrix is one sequential stream; the hardware prefetcher alone
@@ -249,7 +245,9 @@ static const int32_t k_pair_idx[8][16] = {
  * 1 KB ahead, 26-27 with 2-4 KB, 35 with 8 KB, 29 with 16 KB. */
 #define PREFETCH_AHEAD 8192
 
-/* A tile of one 4-row panel x T activation rows, repacked Q4_0. */
+/* A tile of one 4-row panel x T activation rows, repacked Q4_0. Per step
+ * and (row, token): two dpbusd into one accumulator seeded with the
+ * offset term, one conversion, one scale product, one fma. */
 AI void tile_q4_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[4][4];
@@ -260,25 +258,21 @@ AI void tile_q4_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int6
         prefetch_span(step + PREFETCH_AHEAD, 288);
         __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 256)));
         __m512i lo[4], hi[4];
-        __m512 d01[4], d23[4];
+        __m512 d[4];
         for (int r = 0; r < 4; r++) {
             __m512i x = _mm512_loadu_si512((const void *)(step + 64 * r));
             lo[r] = _mm512_and_si512(x, m4);
             hi[r] = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
-            d01[r] = _mm512_permutexvar_ps(_mm512_loadu_si512((const void *)k_pair_idx[2 * r]), s16);
-            d23[r] = _mm512_permutexvar_ps(_mm512_loadu_si512((const void *)k_pair_idx[2 * r + 1]), s16);
+            d[r] = _mm512_permutexvar_ps(_mm512_loadu_si512((const void *)k_quad_idx[r]), s16);
         }
         for (int t = 0; t < T; t++) {
             const uint8_t *row = act + (size_t)t * act_stride;
-            const int32_t *c = (const int32_t *)(const void *)(row + n) + 32 * g;
-            const float *dl = (const float *)(const void *)(row + 2 * n) + 32 * g;
             __m512i a0 = _mm512_loadu_si512((const void *)(row + 128 * g)), a1 = _mm512_loadu_si512((const void *)(row + 128 * g + 64));
-            __m512i c0 = _mm512_loadu_si512((const void *)c), c1 = _mm512_loadu_si512((const void *)(c + 16));
-            __m512 da0 = _mm512_loadu_ps(dl), da1 = _mm512_loadu_ps(dl + 16);
+            __m512i c = _mm512_loadu_si512((const void *)(row + n + 64 * g));
+            __m512 da = _mm512_loadu_ps((const float *)(const void *)(row + n + n / 2) + 16 * g);
             for (int r = 0; r < 4; r++) {
-                __m512i s0 = _mm512_dpbusd_epi32(c0, lo[r], a0), s1 = _mm512_dpbusd_epi32(c1, hi[r], a1);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(d01[r], da0), acc[r][t]);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(d23[r], da1), acc[r][t]);
+                __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(c, lo[r], a0), hi[r], a1);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d[r], da), acc[r][t]);
             }
         }
     }
@@ -286,34 +280,35 @@ AI void tile_q4_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int6
         for (int t = 0; t < T; t++) out[(size_t)t * ldo + (size_t)r] = hsum512(acc[r][t]);
 }
 
-/* A tile of one 4-row panel x T activation rows, repacked Q8_0. */
+/* A tile of one 4-row panel x T activation rows, repacked Q8_0. dpbusd
+ * multiplies unsigned by signed bytes: the activations are made unsigned
+ * (+128) and 128 x the weights' lane sums, computed once per step and row,
+ * seed the accumulators. */
 AI void tile_q8_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
     __m512 acc[4][4];
     for (int r = 0; r < 4; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
-    const __m512i zero = _mm512_setzero_si512();
-    for (int64_t p = 0; p < n / 64; p++) { /* 64 elements: blocks 2p, 2p+1 of each row */
-        const uint8_t *step = w + (size_t)p * 272;
-        prefetch_span(step + PREFETCH_AHEAD, 272);
-        __m512 s8 = _mm512_castps256_ps512(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 256))));
-        __m512i aw[4];
-        __mmask64 neg[4];
+    const __m512i zero = _mm512_setzero_si512(), c80 = _mm512_set1_epi8((char)0x80);
+    for (int64_t g = 0; g < n / 128; g++) { /* 128 elements: blocks 4g..4g+3 of each row */
+        const uint8_t *step = w + (size_t)g * 544;
+        prefetch_span(step + PREFETCH_AHEAD, 544);
+        __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 512)));
+        __m512i wa[4], wb[4], negc[4];
         __m512 d[4];
         for (int r = 0; r < 4; r++) {
-            __m512i x = _mm512_loadu_si512((const void *)(step + 64 * r));
-            aw[r] = _mm512_abs_epi8(x);
-            neg[r] = _mm512_movepi8_mask(x);
-            d[r] = _mm512_permutexvar_ps(_mm512_loadu_si512((const void *)k_pair_idx[r]), s8);
+            wa[r] = _mm512_loadu_si512((const void *)(step + 128 * r));
+            wb[r] = _mm512_loadu_si512((const void *)(step + 128 * r + 64));
+            negc[r] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, c80, wa[r]), c80, wb[r]));
+            d[r] = _mm512_permutexvar_ps(_mm512_loadu_si512((const void *)k_quad_idx[r]), s16);
         }
         for (int t = 0; t < T; t++) {
             const uint8_t *row = act + (size_t)t * act_stride;
-            __m512i a = _mm512_loadu_si512((const void *)(row + 64 * p));
-            __m512 da = _mm512_loadu_ps((const float *)(const void *)(row + 2 * n) + 16 * p);
+            __m512i a0 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(row + 128 * g)), c80);
+            __m512i a1 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(row + 128 * g + 64)), c80);
+            __m512 da = _mm512_loadu_ps((const float *)(const void *)(row + n + n / 2) + 16 * g);
             for (int r = 0; r < 4; r++) {
-                /* w * a = |w| * (a with w's sign) */
-                __m512i sa = _mm512_mask_sub_epi8(a, neg[r], zero, a);
-                __m512i s = _mm512_dpbusd_epi32(zero, aw[r], sa);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d[r], da), acc[r][t]);
+                __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(negc[r], a0, wa[r]), a1, wb[r]);
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(d[r], da), acc[r][t]);
             }
         }
     }
@@ -339,8 +334,8 @@ AI void tile_q8_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int6
                 }                                                                                                         \
             }                                                                                                             \
     }
-PANEL_WALK(gemm_q4_0r, tile_q4_0r, 3)
-PANEL_WALK(gemm_q8_0r, tile_q8_0r, 4)
+PANEL_WALK(gemm_q4_0r, tile_q4_0r, 4)
+PANEL_WALK(gemm_q8_0r, tile_q8_0r, 3)
 
 /* Separate instantiations per weight type so each inlines its own unpacking. */
 #define TILE_Q4_0(wt, ...) tile_q8b(GGML_TYPE_Q4_0, __VA_ARGS__)
@@ -410,12 +405,16 @@ void qdot_quantize_act_avx512(qdot_act f, const float *x, uint8_t *dst, int64_t 
             _mm256_storeu_ps((float *)(void *)(dst + n) + 8 * b, dv);
             continue;
         }
-        _mm256_storeu_si256((__m256i *)(void *)(dst + 32 * b), q);
-        /* sums of each 4 consecutive values: lanes of q0 are elements 0-15, q1 16-31 */
+        /* Q8S: values 0-15 to half A, 16-31 to half B of the block's step */
+        uint8_t *stepq = dst + 128 * (b / 4) + 16 * (b % 4);
+        _mm_storeu_si128((__m128i *)(void *)stepq, p0);
+        _mm_storeu_si128((__m128i *)(void *)(stepq + 64), p1);
+        /* lane l sums values 4l..4l+3 of both halves */
         __m256i s = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q); /* pairs */
-        s = _mm256_madd_epi16(s, _mm256_set1_epi16(1));            /* quads, 8 lanes */
-        _mm256_storeu_si256((__m256i *)(void *)((int32_t *)(void *)(dst + n) + 8 * b), _mm256_mullo_epi32(s, _mm256_set1_epi32(-8)));
-        _mm256_storeu_ps((float *)(void *)(dst + 2 * n) + 8 * b, dv);
+        s = _mm256_madd_epi16(s, _mm256_set1_epi16(1));            /* quads: 0-3 from A, 4-7 from B */
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        _mm_storeu_si128((__m128i *)(void *)((int32_t *)(void *)(dst + n) + 4 * b), _mm_mullo_epi32(s4, _mm_set1_epi32(-8)));
+        _mm_storeu_ps((float *)(void *)(dst + n + n / 2) + 4 * b, _mm256_castps256_ps128(dv));
     }
 }
 

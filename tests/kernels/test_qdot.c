@@ -22,11 +22,20 @@ static float frand(void) {
     return (float)(g_rng >> 40) / 16777216.0f * 2.0f - 1.0f;
 }
 
+/* Where element i sits in a QDOT_ACT_Q8S row: per 128 elements, half A
+ * (bytes 0-63) holds values 0-15 of each of the 4 blocks, half B values
+ * 16-31 (kernels/qdot.h). Written out here rather than taken from the
+ * header, so the test checks the documented layout. */
+static int64_t q8s_pos(int64_t i) {
+    int64_t step = i / 128, blk = (i % 128) / 32, v = i % 32;
+    return 128 * step + (v < 16 ? 0 : 64) + 16 * blk + v % 16;
+}
+
 /* Decodes element i of an activation row (the documented layout). */
 static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
     if (f == QDOT_ACT_F32) return ((const float *)(const void *)row)[i];
     if (f == QDOT_ACT_Q8B) return ((int)row[i] - 128) * (double)((const float *)(const void *)(row + n))[i / 4];
-    if (f == QDOT_ACT_Q8S) return (int8_t)row[i] * (double)((const float *)(const void *)(row + 2 * n))[i / 4];
+    if (f == QDOT_ACT_Q8S) return (int8_t)row[q8s_pos(i)] * (double)((const float *)(const void *)(row + n + n / 2))[i / 8];
     return (int8_t)row[i] * (double)((const float *)(const void *)(row + n))[i / 256];
 }
 
@@ -62,12 +71,15 @@ static void check(uint32_t type, int64_t n, bool repack) {
             if (f == QDOT_ACT_Q8B) step = ((const float *)(const void *)(aq + t * arow + n))[i / 4];
             if (f == QDOT_ACT_Q8K) step = ((const float *)(const void *)(aq + t * arow + n))[i / 256];
             if (f == QDOT_ACT_Q8S) {
-                step = ((const float *)(const void *)(aq + t * arow + 2 * n))[i / 4];
-                /* the offset term: -8 x the sum of each 4 quantized values */
-                if (i % 4 == 0) {
+                step = ((const float *)(const void *)(aq + t * arow + n + n / 2))[i / 8];
+                /* the offset term of lane l of a step: -8 x the sum of the
+                 * values at positions 4l..4l+3 (half A) and 64+4l.. (half B) */
+                if (i % 128 < 64 && i % 4 == 0) {
+                    int64_t base = i - i % 128, l = (i % 128) / 4;
                     int sum = 0;
-                    for (int k = 0; k < 4; k++) sum += (int8_t)aq[t * arow + i + k];
-                    assert_int_equal(((const int32_t *)(const void *)(aq + t * arow + n))[i / 4], -8 * sum);
+                    for (int k = 0; k < 4; k++)
+                        sum += (int8_t)aq[t * arow + base + 4 * l + k] + (int8_t)aq[t * arow + base + 64 + 4 * l + k];
+                    assert_int_equal(((const int32_t *)(const void *)(aq + t * arow + n))[base / 8 + l], -8 * sum);
                 }
             }
             assert_true(fabs(v - x[t * n + i]) <= step * 0.5 * 1.0001 + 1e-6);
@@ -128,8 +140,9 @@ static void test_repacked(void **state) {
     check(GGML_TYPE_Q4_0, 1024, true);
     check(GGML_TYPE_Q4_0, 128 * 7, true); /* scales not a multiple of 16 */
     check(GGML_TYPE_Q8_0, 1024, true);
-    check(GGML_TYPE_Q8_0, 64 * 5, true);
+    check(GGML_TYPE_Q8_0, 128 * 5, true);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 8, 96), 0);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 8, 64 * 5), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 6, 1024), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 8, 1024), 0);
 }
