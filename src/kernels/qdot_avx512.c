@@ -123,109 +123,108 @@ AI void tile_q8b(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
         }
 }
 
-/* One super-block of a K type for a tile row: the four 64-element groups as
- * unsigned bytes, the per-element-pair scales for each (32 words), the
- * 16 offsets (words) to multiply with the activations' 16-sums, and the
- * two float factors. */
-/* k_group_idx[p][i] = 4p + i/8: the sub-block of pair-word i in group p. */
-static const uint16_t k_group_idx[4][32] = {
+/* K types (blocks of 256). A super-block's scales become one vector of
+ * 16-bit words, sw; the scale of each pair of products in a 64-element
+ * group p, and the offset of each 16-element sub-block, are picked from it
+ * with the index tables below.
+ *   Q4_K: sw = [sc0..sc7, m0..m7] (the 6-bit scales and mins of the eight
+ *         32-element sub-blocks); pair i of group p has scale 2p + i/16,
+ *         16-sub-block j offset m at 8 + j/2.
+ *   Q6_K: sw = [sc0..sc15] (signed 8-bit, per 16 elements); pair i of group
+ *         p has scale 4p + i/8, sub-block j offset sc at j. */
+static const uint16_t k4_pair_idx[4][32] = {
+#define ROW(p) {2*p,2*p,2*p,2*p,2*p,2*p,2*p,2*p,2*p,2*p,2*p,2*p,2*p,2*p,2*p,2*p, \
+                2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1,2*p+1}
+    ROW(0), ROW(1), ROW(2), ROW(3)
+#undef ROW
+};
+static const uint16_t k6_pair_idx[4][32] = {
 #define ROW(p) {4*p,4*p,4*p,4*p,4*p,4*p,4*p,4*p, 4*p+1,4*p+1,4*p+1,4*p+1,4*p+1,4*p+1,4*p+1,4*p+1, \
                 4*p+2,4*p+2,4*p+2,4*p+2,4*p+2,4*p+2,4*p+2,4*p+2, 4*p+3,4*p+3,4*p+3,4*p+3,4*p+3,4*p+3,4*p+3,4*p+3}
     ROW(0), ROW(1), ROW(2), ROW(3)
 #undef ROW
 };
+static const uint16_t k4_min_idx[32] = {8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
 
-typedef struct kunpacked {
-    __m512i q[4], s[4];
-    __m256i m16;
-    float d, dmin;
-} kunpacked;
-
-AI void kunpack(uint32_t wtype, const uint8_t *b, kunpacked *k) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    __m256i sc16; /* 16 words: scale of each 16-element sub-block */
+/* The scale words sw of super-block b (see above) and its two factors:
+ * value = d * scale * q - dmin * offset. */
+AI __m512i kscales(uint32_t wtype, const uint8_t *b, float *d, float *dmin) {
     if (wtype == GGML_TYPE_Q4_K) {
-        uint8_t sc[8], mn[8];
-        k4_scales_unpack(b + 4, sc, mn);
-        __m128i s8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)sc));
-        __m128i m8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(const void *)mn));
-        sc16 = _mm256_set_m128i(_mm_unpackhi_epi16(s8, s8), _mm_unpacklo_epi16(s8, s8));
-        k->m16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
-        k->d = _cvtsh_ss(rd16(b));
-        k->dmin = _cvtsh_ss(rd16(b + 2));
-        const uint8_t *qs = b + 16;
-        for (int p = 0; p < 4; p++) {
-            __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(qs + 32 * p));
-            __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(y), _mm256_srli_epi16(y, 4), 1);
-            k->q[p] = _mm512_and_si512(z, m4);
-        }
-    } else { /* Q6_K */
-        const uint8_t *ql = b, *qh = b + 128;
-        sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 192)));
-        k->m16 = sc16;
-        k->d = _cvtsh_ss(rd16(b + 208));
-        k->dmin = 32.0f * k->d;
-        const __m512i m3 = _mm512_set1_epi8(3);
-        for (int h = 0; h < 2; h++) {
-            __m512i L = _mm512_loadu_si512((const void *)(ql + 64 * h));
-            __m256i H = _mm256_loadu_si256((const __m256i *)(const void *)(qh + 32 * h));
-            __m512i H01 = _mm512_inserti64x4(_mm512_castsi256_si512(H), _mm256_srli_epi16(H, 2), 1);
-            __m512i H23 = _mm512_srli_epi16(H01, 4);
-            k->q[2 * h] = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H01, m3), 4));
-            k->q[2 * h + 1] =
-                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4), _mm512_slli_epi16(_mm512_and_si512(H23, m3), 4));
-        }
+        uint8_t sm[16];
+        k4_scales_unpack(b + 4, sm, sm + 8);
+        *d = _cvtsh_ss(rd16(b));
+        *dmin = _cvtsh_ss(rd16(b + 2));
+        return _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)sm)));
     }
-    /* group p covers sub-blocks 4p..4p+3; pair-word i of the group belongs to sub-block 4p + i/8 */
-    __m512i s512 = _mm512_castsi256_si512(sc16);
-    for (int p = 0; p < 4; p++) {
-        __m512i idx = _mm512_loadu_si512((const void *)k_group_idx[p]);
-        k->s[p] = _mm512_permutexvar_epi16(idx, s512);
-    }
+    *d = _cvtsh_ss(rd16(b + 208));
+    *dmin = 32.0f * *d;
+    return _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 192))));
 }
 
-/* A tile of R x T for Q4_K / Q6_K weights and QDOT_ACT_Q8K rows. */
+/* The 64 unsigned weights of group p (elements 64p..64p+63) of super-block b:
+ * 0..15 (Q4_K) or 0..63 (Q6_K). */
+AI __m512i kgroup(uint32_t wtype, const uint8_t *b, int p) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    if (wtype == GGML_TYPE_Q4_K) {
+        __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16 + 32 * p));
+        return _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(y), _mm256_srli_epi16(y, 4), 1), m4);
+    }
+    /* Q6_K: 4 low bits from ql (64 bytes per 128 elements: group 2h in the
+     * low nibbles, 2h+1 in the high ones), 2 high bits from qh (32 bytes
+     * per 128 elements: shifts 0, 2 for group 2h and 4, 6 for 2h+1) */
+    const int h = p / 2;
+    __m512i L = _mm512_loadu_si512((const void *)(b + 64 * h));
+    __m256i H = _mm256_loadu_si256((const __m256i *)(const void *)(b + 128 + 32 * h));
+    __m512i H01 = _mm512_inserti64x4(_mm512_castsi256_si512(H), _mm256_srli_epi16(H, 2), 1);
+    if (p & 1) {
+        L = _mm512_srli_epi16(L, 4);
+        H01 = _mm512_srli_epi16(H01, 4);
+    }
+    return _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H01, _mm512_set1_epi8(3)), 4));
+}
+
+/* A tile of R x T for Q4_K / Q6_K weights and QDOT_ACT_Q8K rows. Row by
+ * row and group by group, so only one group's weights are live: at T = 1
+ * (generation) nothing spills. */
 AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
                  float *out, size_t ldo, const int R, const int T) {
     const size_t bsz = qdot_block_bytes(wtype);
     const int64_t nb = n / 256;
+    const uint16_t(*pair_idx)[32] = wtype == GGML_TYPE_Q4_K ? k4_pair_idx : k6_pair_idx;
     __m512 acc[4][4];
-    __m256 accm[4][4];
     for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) {
-            acc[r][t] = _mm512_setzero_ps();
-            accm[r][t] = _mm256_setzero_ps();
-        }
+        for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        kunpacked k[4];
         for (int r = 0; r < R; r++) {
-            prefetch_span(w + (size_t)(r + PREFETCH_ROWS) * w_stride + (size_t)b * bsz, bsz);
-            kunpack(wtype, w + (size_t)r * w_stride + (size_t)b * bsz, &k[r]);
-        }
-        for (int t = 0; t < T; t++) {
-            const uint8_t *row = act + (size_t)t * act_stride;
-            const uint8_t *q = row + 256 * b;
-            float da = ((const float *)(const void *)(row + n))[b];
-            __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(row + n + 4 * (n / 256) + 32 * b));
-            __m512i a[4];
-            for (int p = 0; p < 4; p++) a[p] = _mm512_loadu_si512((const void *)(q + 64 * p));
-            for (int r = 0; r < R; r++) {
-                __m512i s = _mm512_setzero_si512();
-                for (int p = 0; p < 4; p++) s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(k[r].q[p], a[p]), k[r].s[p]);
-                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_set1_ps(k[r].d * da), acc[r][t]);
-                __m256i mo = _mm256_madd_epi16(k[r].m16, bs);
-                accm[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mo), _mm256_set1_ps(k[r].dmin * da), accm[r][t]);
+            const uint8_t *blk = w + (size_t)r * w_stride + (size_t)b * bsz;
+            prefetch_span(blk + PREFETCH_ROWS * w_stride, bsz);
+            float d, dmin;
+            __m512i sw = kscales(wtype, blk, &d, &dmin);
+            __m512i isum[4];
+            for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+            for (int p = 0; p < 4; p++) {
+                __m512i q = kgroup(wtype, blk, p);
+                __m512i sp = _mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)pair_idx[p]), sw);
+                for (int t = 0; t < T; t++) {
+                    __m512i a = _mm512_loadu_si512((const void *)(act + (size_t)t * act_stride + 256 * b + 64 * p));
+                    isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q, a), sp);
+                }
+            }
+            __m256i m16 = wtype == GGML_TYPE_Q4_K
+                              ? _mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)k4_min_idx), sw))
+                              : _mm512_castsi512_si256(sw);
+            for (int t = 0; t < T; t++) {
+                const uint8_t *row = act + (size_t)t * act_stride;
+                float da = ((const float *)(const void *)(row + n))[b];
+                __m256i bs = _mm256_loadu_si256((const __m256i *)(const void *)(row + n + 4 * (n / 256) + 32 * b));
+                __m512i mo = _mm512_zextsi256_si512(_mm256_madd_epi16(m16, bs));
+                acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_set1_ps(d * da), acc[r][t]);
+                acc[r][t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_set1_ps(dmin * da), acc[r][t]);
             }
         }
     }
     for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) {
-            __m256 m = accm[r][t];
-            __m128 m4 = _mm_add_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-            m4 = _mm_add_ps(m4, _mm_movehl_ps(m4, m4));
-            m4 = _mm_add_ss(m4, _mm_movehdup_ps(m4));
-            out[(size_t)t * ldo + (size_t)r] = hsum512(acc[r][t]) - _mm_cvtss_f32(m4);
-        }
+        for (int t = 0; t < T; t++) out[(size_t)t * ldo + (size_t)r] = hsum512(acc[r][t]);
 }
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
