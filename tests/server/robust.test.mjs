@@ -194,8 +194,10 @@ test('a full queue answers 503 with Retry-After; the server recovers', async () 
   assert.equal((await refused[0].json()).error.code, 'overloaded');
   for (const ac of acs) ac.abort();
   const t0 = Date.now();
+  // a liveness bound, not a speed check: generous for sanitizer builds on a
+  // loaded 2-core machine (5 s was exceeded there once)
   while ((await slotsBusy()) > 0) {
-    assert.ok(Date.now() - t0 < 5000);
+    assert.ok(Date.now() - t0 < 30000, `slots still busy ${Date.now() - t0} ms after the clients left`);
     await sleep(50);
   }
   await healthy();
