@@ -11,25 +11,46 @@
 # llama.cpp is built beside the project (never inside it) with its default
 # native CPU flags: cmake -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build.
 # Prints one markdown row per model, thread count and test with both speeds
-# and their ratio. Runs the two engines alternately, test by test.
+# and their ratio. Runs the two engines alternately, test by test. For the
+# generation tests it also prints each engine's share of the memory-bandwidth
+# bound: model bytes x tokens/s over the read bandwidth build/membw measures
+# at the same thread count just before and just after the pair (the higher
+# of the two, so the share is not flattered by a slow moment).
 # MODELS="qwen2.5-0.5b-Q4_0 ..." limits the run to some of the files.
 set -euo pipefail
 dir="${1:?model directory}"
 reps="${2:-3}"
 bench="${LLAMA_BENCH:?set LLAMA_BENCH to the llama-bench binary of llama.cpp}"
 airlock="$(dirname "$0")/../build/airlock"
-echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp |"
-echo "| --- | ---: | --- | ---: | ---: | ---: |"
+membw="$(dirname "$0")/../build/membw"
+# best read bandwidth in bytes/s at $1 threads
+bandwidth() { "$membw" -t "$1" | awk '/best of all/ { print $(NF-4) * 1e9 }'; }
+echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp | GB/s read | llama.cpp % of bound | airlock % of bound |"
+echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for m in ${MODELS:-llama-3.2-1b-Q4_0 llama-3.2-1b-Q8_0 llama-3.2-1b-Q4_K_M qwen2.5-0.5b-Q4_0 qwen2.5-0.5b-Q8_0 qwen2.5-0.5b-Q4_K_M}; do
   f="$dir/$m.gguf"
   for t in 1 2; do
     for test in "-p 512 -n 0" "-p 0 -n 128"; do
+      bw0=$(bandwidth "$t")
       # shellcheck disable=SC2086
       ref=$("$bench" -m "$f" $test -t "$t" -r "$reps" -o json 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"])')
       # shellcheck disable=SC2086
-      mine=$("$airlock" bench -m "$f" $test -t "$t" -r "$reps" --json | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"])')
+      mine=$("$airlock" bench -m "$f" $test -t "$t" -r "$reps" --json | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"], r["size_bytes"])')
+      bw1=$(bandwidth "$t")
       name=$([ "$test" = "-p 512 -n 0" ] && echo pp512 || echo tg128)
-      python3 -c 'import sys; a,b,c,d=map(float,sys.argv[4:8]); print("| %s | %s | %s | %.2f ± %.2f | %.2f ± %.2f | %.2fx |" % (sys.argv[1],sys.argv[2],sys.argv[3],a,b,c,d,c/a))' "$m" "$t" "$name" $ref $mine
+      python3 - "$m" "$t" "$name" $ref $mine "$bw0" "$bw1" <<'PY'
+import sys
+m, t, name = sys.argv[1:4]
+a, b, c, d, size, bw0, bw1 = map(float, sys.argv[4:11])
+bw = max(bw0, bw1)
+row = "| %s | %s | %s | %.2f ± %.2f | %.2f ± %.2f | %.2fx |" % (m, t, name, a, b, c, d, c / a)
+if name.startswith("tg"):
+    bound = bw / size  # tokens/s if every weight byte is read once per token at full bandwidth
+    row += " %.1f | %.0f%% | %.0f%% |" % (bw / 1e9, 100 * a / bound, 100 * c / bound)
+else:
+    row += " | | |"
+print(row)
+PY
     done
   done
 done

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__)
@@ -91,10 +92,13 @@ int main(int argc, char **argv) {
     }
     size_t n = mib << 20;
     uint8_t *buf = NULL;
-    if (posix_memalign((void **)&buf, 4096, n)) {
+    if (posix_memalign((void **)&buf, (size_t)2 << 20, n)) {
         fprintf(stderr, "membw: cannot allocate %zu MiB\n", mib);
         return 1;
     }
+#ifdef MADV_HUGEPAGE
+    madvise(buf, n, MADV_HUGEPAGE); /* as the model's weights (models/llm.c): fewer TLB misses */
+#endif
     memset(buf, 1, n); /* fault every page in before timing */
     pthread_t tid[256];
     slice sl[256];

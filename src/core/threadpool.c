@@ -3,7 +3,13 @@
  * A forward pass runs a few hundred short parallel loops per token, so the
  * hand-off must cost far less than a sleep/wake: between loops workers spin
  * on a generation counter for a while, and only then sleep on a condition
- * variable. threadpool_run wakes sleepers only when there are any. */
+ * variable. threadpool_run wakes sleepers only when there are any.
+ *
+ * Items are handed out in one of two ways: from one shared counter (any
+ * thread takes the next index), or from per-thread ranges with stealing
+ * (threadpool_run_ranges). A range is one 64-bit word holding its next
+ * index (low half) and its end (high half), changed by compare-and-swap:
+ * its owner advances the low half, other threads lower the high half. */
 #include "core/threadpool.h"
 
 #include <pthread.h>
@@ -18,6 +24,11 @@
 
 #define SPIN_ROUNDS (1 << 17) /* about a millisecond of polling before sleeping */
 
+/* One thread's range: [lo, hi) packed as lo | hi << 32, alone on its cache line. */
+typedef struct range {
+    _Alignas(64) uint64_t lohi;
+} range;
+
 struct threadpool {
     int n;                 /* threads including the caller */
     pthread_t *threads;    /* [n - 1] workers */
@@ -30,7 +41,9 @@ struct threadpool {
     threadpool_fn fn;
     void *arg;
     int64_t n_items;
-    int64_t next;          /* atomic: next index to take */
+    int64_t next;          /* atomic: next index to take (shared-counter runs) */
+    bool ranges;           /* this run hands out per-thread ranges */
+    range *range;          /* [n] the ranges of a threadpool_run_ranges run */
 };
 
 static _Thread_local int t_index;
@@ -42,7 +55,36 @@ typedef struct worker_arg {
     int index;
 } worker_arg;
 
+/* Takes index lo of range r (from_front) or hi - 1. Returns it, or -1 when
+ * the range is empty. */
+static int64_t range_take(range *r, bool from_front) {
+    uint64_t v = __atomic_load_n(&r->lohi, __ATOMIC_RELAXED);
+    for (;;) {
+        uint64_t lo = v & 0xffffffffu, hi = v >> 32;
+        if (lo >= hi) return -1;
+        uint64_t nv = from_front ? (lo + 1) | (hi << 32) : lo | ((hi - 1) << 32);
+        if (__atomic_compare_exchange_n(&r->lohi, &v, nv, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            return (int64_t)(from_front ? lo : hi - 1);
+    }
+}
+
+/* Runs this thread's own range front to back, then steals from the backs
+ * of the others, nearest first. */
+static void drain_ranges(threadpool *p) {
+    int self = t_index;
+    int64_t i;
+    while ((i = range_take(&p->range[self], true)) >= 0) p->fn(p->arg, i);
+    for (int k = 1; k < p->n; k++) {
+        range *r = &p->range[(self + k) % p->n];
+        while ((i = range_take(r, false)) >= 0) p->fn(p->arg, i);
+    }
+}
+
 static void drain(threadpool *p) {
+    if (p->ranges) {
+        drain_ranges(p);
+        return;
+    }
     for (;;) {
         int64_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
         if (i >= p->n_items) break;
@@ -90,7 +132,8 @@ threadpool *threadpool_init(int n_threads) {
     pthread_cond_init(&p->work_cv, NULL);
     if (p->n > 1) {
         p->threads = calloc((size_t)p->n - 1, sizeof *p->threads);
-        if (!p->threads) {
+        p->range = aligned_alloc(_Alignof(range), (size_t)p->n * sizeof *p->range);
+        if (!p->threads || !p->range) {
             threadpool_free(p);
             return NULL;
         }
@@ -115,6 +158,7 @@ void threadpool_free(threadpool *p) {
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; p->threads && i < p->n - 1; i++) pthread_join(p->threads[i], NULL);
     free(p->threads);
+    free(p->range);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
     free(p);
@@ -122,7 +166,8 @@ void threadpool_free(threadpool *p) {
 
 int threadpool_size(const threadpool *p) { return p ? p->n : 1; }
 
-void threadpool_run(threadpool *p, threadpool_fn fn, void *arg, int64_t n) {
+/* Starts a run on the workers, takes part in it, and waits for the end. */
+static void run(threadpool *p, threadpool_fn fn, void *arg, int64_t n, bool ranges) {
     if (!p || p->n == 1 || n <= 1) {
         for (int64_t i = 0; i < n; i++) fn(arg, i);
         return;
@@ -130,7 +175,13 @@ void threadpool_run(threadpool *p, threadpool_fn fn, void *arg, int64_t n) {
     p->fn = fn;
     p->arg = arg;
     p->n_items = n;
+    p->ranges = ranges;
     __atomic_store_n(&p->next, 0, __ATOMIC_RELAXED);
+    if (ranges)
+        for (int k = 0; k < p->n; k++) {
+            uint64_t lo = (uint64_t)(n * k / p->n), hi = (uint64_t)(n * (k + 1) / p->n);
+            __atomic_store_n(&p->range[k].lohi, lo | hi << 32, __ATOMIC_RELAXED);
+        }
     __atomic_store_n(&p->pending, p->n - 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&p->generation, 1, __ATOMIC_RELEASE);
     pthread_mutex_lock(&p->mu);
@@ -138,4 +189,10 @@ void threadpool_run(threadpool *p, threadpool_fn fn, void *arg, int64_t n) {
     pthread_mutex_unlock(&p->mu);
     drain(p);
     while (__atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0) CPU_RELAX();
+}
+
+void threadpool_run(threadpool *p, threadpool_fn fn, void *arg, int64_t n) { run(p, fn, arg, n, false); }
+
+void threadpool_run_ranges(threadpool *p, threadpool_fn fn, void *arg, int64_t n) {
+    run(p, fn, arg, n, n < ((int64_t)1 << 31)); /* a range packs indices in 32 bits */
 }

@@ -57,60 +57,99 @@ static int grow(void **p, size_t *cap, size_t want) {
 
 #define MM_TOK_BLOCK 64 /* activation rows a task keeps in cache */
 
-typedef struct matmul_job {
-    float *out;           /* [nt][n_rows] */
+/* One matrix of a fused product and how its rows are cut into tasks. */
+typedef struct matmul_part {
+    float *out;           /* [nt][w->n_rows] */
     const weight *w;
-    const float *x;       /* [nt][n_cols] */
-    int nt;
     qdot_act fmt;
+    size_t act_off;       /* its quantized activations in g_act: [nt][act_row] */
     size_t act_row;
     qdot_gemm_fn gemm;
-    cpu_level level;
-    int64_t row_chunk;    /* rows per task */
+    int64_t row_chunk;    /* rows per task, a multiple of the 4-row tile */
     int64_t n_row_chunks;
+    int64_t first_task;   /* tasks [first_task, first_task + n_row_chunks * token blocks) */
+} matmul_part;
+
+typedef struct matmul_job {
+    matmul_part part[OP_MATMUL_MAX_PARTS];
+    int n_parts;
+    const float *x;       /* [nt][n_cols] */
+    int nt;
+    cpu_level level;
 } matmul_job;
 
+/* Quantizes activation row t for every part whose format is new. */
 static void quantize_task(void *arg, int64_t t) {
     const matmul_job *j = arg;
-    qdot_quantize_act_level(j->fmt, j->x + (size_t)t * (size_t)j->w->n_cols, g_act + (size_t)t * j->act_row, j->w->n_cols, j->level);
+    for (int k = 0; k < j->n_parts; k++) {
+        const matmul_part *p = &j->part[k];
+        if (k > 0 && p->act_off == j->part[k - 1].act_off) continue; /* shares the previous part's rows */
+        qdot_quantize_act_level(p->fmt, j->x + (size_t)t * (size_t)p->w->n_cols, g_act + p->act_off + (size_t)t * p->act_row,
+                                p->w->n_cols, j->level);
+    }
 }
 
-/* Task i: row chunk i % n_row_chunks of token block i / n_row_chunks, so
- * consecutive tasks reuse the same activations while weights stream by. */
+/* Task i of the part that holds it: row chunk i % n_row_chunks of token
+ * block i / n_row_chunks, so consecutive tasks reuse the same activations
+ * while weights stream by, and with one token block consecutive tasks are
+ * consecutive rows (one stream through the matrix, then the next part). */
 static void gemm_task(void *arg, int64_t i) {
     const matmul_job *j = arg;
-    const weight *w = j->w;
-    int64_t r0 = (i % j->n_row_chunks) * j->row_chunk, t0 = (i / j->n_row_chunks) * MM_TOK_BLOCK;
-    int64_t nr = w->n_rows - r0 < j->row_chunk ? w->n_rows - r0 : j->row_chunk;
+    const matmul_part *p = &j->part[0];
+    while (p + 1 < j->part + j->n_parts && i >= p[1].first_task) p++;
+    i -= p->first_task;
+    const weight *w = p->w;
+    int64_t r0 = (i % p->n_row_chunks) * p->row_chunk, t0 = (i / p->n_row_chunks) * MM_TOK_BLOCK;
+    int64_t nr = w->n_rows - r0 < p->row_chunk ? w->n_rows - r0 : p->row_chunk;
     int64_t nt = j->nt - t0 < MM_TOK_BLOCK ? j->nt - t0 : MM_TOK_BLOCK;
     float *scratch = g_scratch + (size_t)threadpool_thread_index() * (size_t)w->n_cols;
-    j->gemm(w->type, (const uint8_t *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes, g_act + (size_t)t0 * j->act_row,
-            j->act_row, w->n_cols, j->out + (size_t)t0 * (size_t)w->n_rows + (size_t)r0, (size_t)w->n_rows, (int)nr, (int)nt,
-            scratch);
+    p->gemm(w->type, (const uint8_t *)w->data + (size_t)r0 * w->row_bytes, w->row_bytes,
+            g_act + p->act_off + (size_t)t0 * p->act_row, p->act_row, w->n_cols,
+            p->out + (size_t)t0 * (size_t)w->n_rows + (size_t)r0, (size_t)w->n_rows, (int)nr, (int)nt, scratch);
 }
 
-int op_matmul(float *out, const weight *w, const float *x, int nt) {
+int op_matmul_fused(const op_matmul_out *outs, int n_parts, const float *x, int nt) {
+    assert(n_parts >= 1 && n_parts <= OP_MATMUL_MAX_PARTS);
     int threads = threadpool_size(g_pool);
-    matmul_job j = {.out = out, .w = w, .x = x, .nt = nt};
-    j.fmt = qdot_act_for(w->type, w->n_cols);
-    j.act_row = qdot_act_row_bytes(j.fmt, w->n_cols);
-    j.level = cpu_level_get();
-    j.gemm = qdot_gemm_get(w->type, j.level);
-    if (!j.gemm) return -1;
-    if (grow((void **)&g_act, &g_act_cap, j.act_row * (size_t)nt) ||
-        grow((void **)&g_scratch, &g_scratch_cap, (size_t)threads * (size_t)w->n_cols * sizeof(float)))
+    int64_t n_cols = outs[0].w->n_cols, tok_blocks = (nt + MM_TOK_BLOCK - 1) / MM_TOK_BLOCK, tasks = 0;
+    matmul_job j = {.n_parts = n_parts, .x = x, .nt = nt, .level = cpu_level_get()};
+    size_t act_bytes = 0;
+    for (int k = 0; k < n_parts; k++) {
+        matmul_part *p = &j.part[k];
+        p->out = outs[k].out;
+        p->w = outs[k].w;
+        assert(p->w->n_cols == n_cols);
+        p->fmt = qdot_act_for(p->w->type, n_cols);
+        p->act_row = qdot_act_row_bytes(p->fmt, n_cols);
+        p->gemm = qdot_gemm_get(p->w->type, j.level);
+        if (!p->gemm) return -1;
+        if (k > 0 && p->fmt == j.part[k - 1].fmt) p->act_off = j.part[k - 1].act_off;
+        else {
+            p->act_off = act_bytes;
+            act_bytes += p->act_row * (size_t)nt;
+        }
+        /* enough row chunks that every thread gets several (load balance), each
+         * a multiple of the 4-row tile */
+        int64_t chunk = p->w->n_rows / ((int64_t)threads * (nt > 4 ? 4 : 16));
+        p->row_chunk = chunk < 16 ? 16 : (chunk + 3) & ~(int64_t)3;
+        p->n_row_chunks = (p->w->n_rows + p->row_chunk - 1) / p->row_chunk;
+        p->first_task = tasks;
+        tasks += p->n_row_chunks * tok_blocks;
+    }
+    if (grow((void **)&g_act, &g_act_cap, act_bytes) ||
+        grow((void **)&g_scratch, &g_scratch_cap, (size_t)threads * (size_t)n_cols * sizeof(float)))
         return -1;
     if (nt > 1) threadpool_run(g_pool, quantize_task, &j, nt);
     else quantize_task(&j, 0);
-    /* enough row chunks that every thread gets several (load balance), each
-     * a multiple of the 4-row tile */
-    int64_t chunk = w->n_rows / ((int64_t)threads * (nt > 4 ? 4 : 16));
-    chunk = chunk < 16 ? 16 : (chunk + 3) & ~(int64_t)3;
-    j.row_chunk = chunk;
-    j.n_row_chunks = (w->n_rows + chunk - 1) / chunk;
-    int64_t tasks = j.n_row_chunks * ((nt + MM_TOK_BLOCK - 1) / MM_TOK_BLOCK);
-    threadpool_run(g_pool, gemm_task, &j, tasks);
+    /* one token block: each thread walks its own contiguous run of rows */
+    if (tok_blocks == 1) threadpool_run_ranges(g_pool, gemm_task, &j, tasks);
+    else threadpool_run(g_pool, gemm_task, &j, tasks);
     return 0;
+}
+
+int op_matmul(float *out, const weight *w, const float *x, int nt) {
+    op_matmul_out o = {out, w};
+    return op_matmul_fused(&o, 1, x, nt);
 }
 
 void ops_parallel_for(void (*fn)(void *arg, int64_t i), void *arg, int64_t n) { threadpool_run(g_pool, fn, arg, n); }

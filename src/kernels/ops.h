@@ -33,6 +33,18 @@ int ops_get_threads(void);
  * of memory. */
 int op_matmul(float *out, const weight *w, const float *x, int nt);
 
+/* Several products of the same input in one parallel pass (q, k and v of
+ * attention; gate and up of a feed-forward): out_k[t][r] = dot(row r of
+ * W_k, x[t]). All W_k have the same n_cols. One hand-off to the threads
+ * instead of one per matrix, and with few tokens the threads walk the rows
+ * of all the matrices as one sequence. Returns 0, or -1 when out of memory. */
+#define OP_MATMUL_MAX_PARTS 4
+typedef struct op_matmul_out {
+    float *out;        /* [nt][w->n_rows] */
+    const weight *w;
+} op_matmul_out;
+int op_matmul_fused(const op_matmul_out *outs, int n_parts, const float *x, int nt);
+
 /* Calls fn(arg, i) for i < n on the thread pool ops_set_threads sized. */
 void ops_parallel_for(void (*fn)(void *arg, int64_t i), void *arg, int64_t n);
 

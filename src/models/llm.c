@@ -665,8 +665,8 @@ int llm_forward(llm_ws *ws, const llm_batch *b, float *logits, al_err *err) {
 
         /* attention: xb = rmsnorm(x); q[n][qd], k[n][kvd], v[n][kvd] */
         ops_parallel_for(attn_norm_task, &rj, n);
-        if (op_matmul(ws->q, &L->wq, ws->xb, n) || op_matmul(ws->k, &L->wk, ws->xb, n) || op_matmul(ws->v, &L->wv, ws->xb, n))
-            goto oom;
+        op_matmul_out qkv[3] = {{ws->q, &L->wq}, {ws->k, &L->wk}, {ws->v, &L->wv}};
+        if (op_matmul_fused(qkv, 3, ws->xb, n)) goto oom;
         ops_parallel_for(qkv_post_task, &rj, n);
 
         /* xb[n][qd] = attention over each token's sequence */
@@ -678,7 +678,8 @@ int llm_forward(llm_ws *ws, const llm_batch *b, float *logits, al_err *err) {
         ops_parallel_for(attn_residual_task, &rj, n);
 
         /* feed-forward: x += W_down (silu(W_gate xb) * (W_up xb)) */
-        if (op_matmul(ws->hb, &L->w_gate, ws->xb, n) || op_matmul(ws->hb2, &L->w_up, ws->xb, n)) goto oom;
+        op_matmul_out gate_up[2] = {{ws->hb, &L->w_gate}, {ws->hb2, &L->w_up}};
+        if (op_matmul_fused(gate_up, 2, ws->xb, n)) goto oom;
         ops_parallel_for(swiglu_task, &rj, n);
         if (op_matmul(ws->xb2, &L->w_down, ws->hb, n)) goto oom;
         ops_parallel_for(ffn_residual_task, &rj, n);
