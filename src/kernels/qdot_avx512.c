@@ -78,17 +78,36 @@ static float block_dot(uint32_t wtype, const uint8_t *b, const uint8_t *q, float
 /* A tile of R x T for Q4_0 / Q5_0 / Q8_0 weights and QDOT_ACT_Q8B rows. */
 #define PREFETCH_ROWS 8 /* row-major tiles: fetch the rows two tiles below, at the current block */
 
-/* How far ahead of the data being read to prefetch, in bytes. A
- * panel matrix, or a run of consecutive rows, is one sequential stream; the hardware prefetcher alone
- * keeps too few lines in flight for one core to reach the memory's
- * bandwidth. bench/kernels, Q4_0R 8192 x 8192, one thread: 17.3 GB/s with
- * 1 KB ahead, 26-27 with 2-4 KB, 35 with 8 KB, 29 with 16 KB. */
-#define PREFETCH_AHEAD 8192
+/* Prefetches len bytes at address a into L1, one hint per cache line (a
+ * hint never faults, so a may lie past the matrix: callers compute it as
+ * an integer, not by pointer arithmetic beyond the object). */
+AI void prefetch_span(uintptr_t a, size_t len) {
+    for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(a + o), _MM_HINT_T0);
+}
 
-/* Prefetches len bytes at p into L1, one hint per cache line (a hint never
- * faults, so it may point past the matrix). */
-AI void prefetch_span(const uint8_t *p, size_t len) {
-    for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(p + o), _MM_HINT_T0);
+/* How far ahead of a sequential stream of weights (a panel matrix, or a
+ * run of consecutive rows) to prefetch, in bytes: into L2 far ahead, into
+ * L1 near. The hardware prefetcher alone keeps too few lines in flight for
+ * one core to reach the memory's bandwidth. bench/kernels, Q4_0R 32768 x
+ * 8192, one thread, median of 5 alternating runs (membw: 14.9 GB/s):
+ * L1 only, 8 KB ahead 12.3 GB/s, 4 KB 11.3, 16 KB into L2 12.2; L1 2 KB +
+ * L2 18 KB 14.0, 1 KB + 17 KB 12.5, 2 KB + 10 KB 13.4, 2 KB + 34 KB 13.5,
+ * 4 KB + 20 KB 13.7; two threads 22.0 -> 26.0 GB/s (membw 25.0). On an
+ * earlier host (AMD, session 5) L1-only 8 KB ahead was best of the
+ * L1-only distances: 35 GB/s against 36.6. */
+#define PREFETCH_L1_AHEAD 2048
+#define PREFETCH_L2_AHEAD (2048 + 16384)
+
+/* Prefetches the len bytes of a stream PREFETCH_L1_AHEAD bytes on from p
+ * into L1 and those PREFETCH_L2_AHEAD on into L2. The addresses may lie
+ * past the matrix (a hint never faults): they are computed as integers,
+ * not by pointer arithmetic beyond the object. */
+AI void prefetch_stream(const uint8_t *p, size_t len) {
+    uintptr_t a = (uintptr_t)p;
+    for (size_t o = 0; o < len; o += 64) {
+        _mm_prefetch((const char *)(a + PREFETCH_L1_AHEAD + o), _MM_HINT_T0);
+        _mm_prefetch((const char *)(a + PREFETCH_L2_AHEAD + o), _MM_HINT_T1);
+    }
 }
 
 AI void tile_q8b(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
@@ -103,7 +122,7 @@ AI void tile_q8b(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
         __m512i wq[4], negc[4];
         __m512 dw[4];
         for (int r = 0; r < R; r++) {
-            prefetch_span(w + (size_t)(r + PREFETCH_ROWS) * w_stride + (size_t)b * bsz, 2 * bsz);
+            prefetch_span((uintptr_t)(w + (size_t)r * w_stride + (size_t)b * bsz) + PREFETCH_ROWS * w_stride, 2 * bsz);
             wq[r] = load_pair(wtype, w + (size_t)r * w_stride + (size_t)b * bsz, &dw[r]);
             /* activations are stored +128: remove 128 * sum(w) per lane */
             negc[r] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[r]));
@@ -222,7 +241,7 @@ AI void kblock_dot(uint32_t wtype, const uint8_t *blk, const uint8_t *act, size_
 
 /* A tile of R x T for Q4_K / Q6_K weights and QDOT_ACT_Q8K rows. One token
  * (generation): one row after the other, so consecutive rows are one
- * sequential stream (prefetched PREFETCH_AHEAD bytes ahead) and the
+ * sequential stream (prefetch_stream) and the
  * accumulator stays in a register. Several tokens: block by block across
  * the R rows, the activation blocks staying in L1 (measured faster for
  * prompts: 4096^2 x 512, 98 against 75-87 GMAC/s). */
@@ -235,7 +254,7 @@ AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
             __m512 acc = _mm512_setzero_ps();
             for (int64_t b = 0; b < nb; b++) {
                 const uint8_t *blk = w + (size_t)r * w_stride + (size_t)b * bsz;
-                prefetch_span(blk + PREFETCH_AHEAD, bsz);
+                prefetch_stream(blk, bsz);
                 kblock_dot(wtype, blk, act, act_stride, n, b, &acc, 1);
             }
             out[r] = hsum512(acc);
@@ -248,7 +267,7 @@ AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
     for (int64_t b = 0; b < nb; b++)
         for (int r = 0; r < R; r++) {
             const uint8_t *blk = w + (size_t)r * w_stride + (size_t)b * bsz;
-            prefetch_span(blk + PREFETCH_ROWS * w_stride, bsz);
+            prefetch_span((uintptr_t)blk + PREFETCH_ROWS * w_stride, bsz);
             kblock_dot(wtype, blk, act, act_stride, n, b, acc[r], T);
         }
     for (int r = 0; r < R; r++)
@@ -276,7 +295,7 @@ AI void tile_q4_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int6
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < n / 128; g++) { /* 128 elements: blocks 4g..4g+3 of each row */
         const uint8_t *step = w + (size_t)g * 288;
-        prefetch_span(step + PREFETCH_AHEAD, 288);
+        prefetch_stream(step, 288);
         __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 256)));
         __m512i lo[4], hi[4];
         __m512 d[4];
@@ -312,7 +331,7 @@ AI void tile_q8_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int6
     const __m512i zero = _mm512_setzero_si512(), c80 = _mm512_set1_epi8((char)0x80);
     for (int64_t g = 0; g < n / 128; g++) { /* 128 elements: blocks 4g..4g+3 of each row */
         const uint8_t *step = w + (size_t)g * 544;
-        prefetch_span(step + PREFETCH_AHEAD, 544);
+        prefetch_stream(step, 544);
         __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 512)));
         __m512i wa[4], wb[4], negc[4];
         __m512 d[4];
