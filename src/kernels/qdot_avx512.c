@@ -187,26 +187,31 @@ AI __m512i kscales(uint32_t wtype, const uint8_t *b, float *d, float *dmin) {
     return _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(b + 192))));
 }
 
-/* The 64 unsigned weights of group p (elements 64p..64p+63) of super-block b:
- * 0..15 (Q4_K) or 0..63 (Q6_K). */
-AI __m512i kgroup(uint32_t wtype, const uint8_t *b, int p) {
+/* The unsigned weights of groups 2h and 2h+1 (elements 128h..128h+127) of
+ * super-block b, 64 per vector: 0..15 (Q4_K) or 0..63 (Q6_K). */
+AI void kgroup_pair(uint32_t wtype, const uint8_t *b, int h, __m512i g[2]) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     if (wtype == GGML_TYPE_Q4_K) {
-        __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16 + 32 * p));
-        return _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(y), _mm256_srli_epi16(y, 4), 1), m4);
+        /* 32 bytes per group: elements 0-31 in the low nibbles, 32-63 in the high */
+        for (int k = 0; k < 2; k++) {
+            __m256i y = _mm256_loadu_si256((const __m256i *)(const void *)(b + 16 + 32 * (2 * h + k)));
+            g[k] = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(y), _mm256_srli_epi16(y, 4), 1), m4);
+        }
+        return;
     }
     /* Q6_K: 4 low bits from ql (64 bytes per 128 elements: group 2h in the
      * low nibbles, 2h+1 in the high ones), 2 high bits from qh (32 bytes
-     * per 128 elements: shifts 0, 2 for group 2h and 4, 6 for 2h+1) */
-    const int h = p / 2;
+     * per 128 elements; H01 = [qh, qh >> 2] puts the bits of elements 0-63
+     * of group 2h at bits 0-1 and those of group 2h+1 at bits 4-5). The
+     * two groups share their loads and H01; (x & 0x0F) | y is one ternary
+     * logic instruction. */
     __m512i L = _mm512_loadu_si512((const void *)(b + 64 * h));
     __m256i H = _mm256_loadu_si256((const __m256i *)(const void *)(b + 128 + 32 * h));
     __m512i H01 = _mm512_inserti64x4(_mm512_castsi256_si512(H), _mm256_srli_epi16(H, 2), 1);
-    if (p & 1) {
-        L = _mm512_srli_epi16(L, 4);
-        H01 = _mm512_srli_epi16(H01, 4);
-    }
-    return _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(H01, _mm512_set1_epi8(3)), 4));
+    __m512i hi0 = _mm512_slli_epi16(_mm512_and_si512(H01, _mm512_set1_epi8(0x03)), 4);
+    __m512i hi1 = _mm512_and_si512(H01, _mm512_set1_epi8(0x30));
+    g[0] = _mm512_ternarylogic_epi32(L, m4, hi0, 0xEA);                         /* (L & m4) | hi0 */
+    g[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L, 4), m4, hi1, 0xEA); /* ((L >> 4) & m4) | hi1 */
 }
 
 /* acc[t] += the dot products of super-block b of one weight row (at blk)
@@ -218,8 +223,10 @@ AI void kblock_dot(uint32_t wtype, const uint8_t *blk, const uint8_t *act, size_
     __m512i sw = kscales(wtype, blk, &d, &dmin);
     __m512i isum[4];
     for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+    __m512i g[2];
     for (int p = 0; p < 4; p++) {
-        __m512i q = kgroup(wtype, blk, p);
+        if (!(p & 1)) kgroup_pair(wtype, blk, p / 2, g);
+        __m512i q = g[p & 1];
         __m512i sp = _mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)pair_idx[p]), sw);
         for (int t = 0; t < T; t++) {
             __m512i a = _mm512_loadu_si512((const void *)(act + (size_t)t * act_stride + 256 * b + 64 * p));
