@@ -104,7 +104,7 @@ void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
 }
 
 void qdot_quantize_act_level(qdot_act f, const float *x, uint8_t *dst, int64_t n, cpu_level level) {
-    if (level >= CPU_LEVEL_AVX512 && (f == QDOT_ACT_Q8S || f == QDOT_ACT_Q8B)) qdot_quantize_act_avx512(f, x, dst, n);
+    if (level >= CPU_LEVEL_AVX512 && f != QDOT_ACT_F32) qdot_quantize_act_avx512(f, x, dst, n);
     else qdot_quantize_act(f, x, dst, n);
 }
 

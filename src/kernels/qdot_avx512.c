@@ -439,8 +439,34 @@ AI float quant32(const float *x, __m512i *q0, __m512i *q1) {
     return d;
 }
 
-/* The QDOT_ACT_Q8S and QDOT_ACT_Q8B rows, byte for byte as the scalar code. */
+/* A QDOT_ACT_Q8K row (blocks of 256: one scale, 16-element sums), byte
+ * for byte as the scalar code. */
+static void quantize_q8k(const float *x, uint8_t *dst, int64_t n) {
+    float *dl = (float *)(void *)(dst + n);
+    int16_t *bsum = (int16_t *)(void *)(dst + n + 4 * (n / 256));
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    for (int64_t b = 0; b < n / 256; b++) {
+        const float *xb = x + 256 * b;
+        __m512 m = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xb + 16 * g)));
+        float d = _mm512_reduce_max_ps(m) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+        dl[b] = d;
+        __m512 vid = _mm512_set1_ps(id);
+        for (int g = 0; g < 16; g++) {
+            __m512i q = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * g), vid)), lo), hi);
+            _mm_storeu_si128((__m128i *)(void *)(dst + 256 * b + 16 * g), _mm512_cvtepi32_epi8(q));
+            bsum[16 * b + g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+    }
+}
+
+/* The QDOT_ACT_Q8S, QDOT_ACT_Q8B and QDOT_ACT_Q8K rows, byte for byte as
+ * the scalar code. */
 void qdot_quantize_act_avx512(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
+    if (f == QDOT_ACT_Q8K) {
+        quantize_q8k(x, dst, n);
+        return;
+    }
     for (int64_t b = 0; b < n / 32; b++) {
         __m512i q0, q1;
         float d = quant32(x + 32 * b, &q0, &q1);
