@@ -426,16 +426,28 @@ float qdot_dot_f32_avx512(const float *a, const float *b, int64_t n) {
 }
 
 
-/* Quantizes 32 floats like the scalar code (same float operations, and
- * vcvtps2dq rounds to nearest even as lrintf does). Returns the scale. */
+/* The scale of a block whose largest magnitude is amax, and its inverse
+ * (0 for an all-zero block), as the scalar code computes them. */
+AI float q8_scale(float amax, float *id) {
+    float d = amax / 127.0f;
+    *id = d > 0 ? 1.0f / d : 0.0f;
+    return d;
+}
+
+/* 16 values x times the inverse scale, rounded to nearest even (as lrintf)
+ * and clamped to [-127, 127], as the scalar q8(). */
+AI __m512i q8_round(__m512 x, __m512 vid) {
+    return _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x, vid)), _mm512_set1_epi32(-127)),
+                            _mm512_set1_epi32(127));
+}
+
+/* Quantizes 32 floats like the scalar code. Returns the scale. */
 AI float quant32(const float *x, __m512i *q0, __m512i *q1) {
     __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
-    float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
-    float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    float id, d = q8_scale(_mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b))), &id);
     __m512 vid = _mm512_set1_ps(id);
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
-    *q0 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(a, vid)), lo), hi);
-    *q1 = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(b, vid)), lo), hi);
+    *q0 = q8_round(a, vid);
+    *q1 = q8_round(b, vid);
     return d;
 }
 
@@ -444,16 +456,15 @@ AI float quant32(const float *x, __m512i *q0, __m512i *q1) {
 static void quantize_q8k(const float *x, uint8_t *dst, int64_t n) {
     float *dl = (float *)(void *)(dst + n);
     int16_t *bsum = (int16_t *)(void *)(dst + n + 4 * (n / 256));
-    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
     for (int64_t b = 0; b < n / 256; b++) {
         const float *xb = x + 256 * b;
         __m512 m = _mm512_setzero_ps();
         for (int g = 0; g < 16; g++) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xb + 16 * g)));
-        float d = _mm512_reduce_max_ps(m) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
-        dl[b] = d;
+        float id;
+        dl[b] = q8_scale(_mm512_reduce_max_ps(m), &id);
         __m512 vid = _mm512_set1_ps(id);
         for (int g = 0; g < 16; g++) {
-            __m512i q = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(xb + 16 * g), vid)), lo), hi);
+            __m512i q = q8_round(_mm512_loadu_ps(xb + 16 * g), vid);
             _mm_storeu_si128((__m128i *)(void *)(dst + 256 * b + 16 * g), _mm512_cvtepi32_epi8(q));
             bsum[16 * b + g] = (int16_t)_mm512_reduce_add_epi32(q);
         }
