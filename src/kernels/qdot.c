@@ -15,7 +15,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return n % 32 == 0 ? QDOT_ACT_Q8B : QDOT_ACT_F32;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
-    case QDOT_Q4_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
+    case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
     default: return QDOT_ACT_F32;
     }
 }
@@ -241,13 +241,15 @@ static void gemm_q8k_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
     if (n_rows % 4 || n % 128) return 0;
     if (type == GGML_TYPE_Q4_0) return QDOT_Q4_0R;
+    if (type == GGML_TYPE_Q5_0) return QDOT_Q5_0R;
     if (type == GGML_TYPE_Q8_0) return QDOT_Q8_0R;
     return 0;
 }
 
-/* Bytes of one 128-element step of a 4-row panel, and where its scales start. */
-static size_t panel_step_bytes(uint32_t rtype) { return rtype == QDOT_Q4_0R ? 288 : 544; }
-static size_t panel_scales_at(uint32_t rtype) { return rtype == QDOT_Q4_0R ? 256 : 512; }
+/* Bytes of one 128-element step of a 4-row panel (16 blocks of the type). */
+static size_t panel_step_bytes(uint32_t rtype) { return rtype == QDOT_Q4_0R ? 288 : rtype == QDOT_Q5_0R ? 352 : 544; }
+/* Where the step's 16 block scales start. */
+static size_t panel_scales_at(uint32_t rtype) { return panel_step_bytes(rtype) - 32; }
 
 /* Element e of panel row r (0..3) of a repacked panel, and its block scale. */
 static int panel_value(uint32_t rtype, const uint8_t *panel, int r, int64_t e, float *d) {
@@ -256,7 +258,12 @@ static int panel_value(uint32_t rtype, const uint8_t *panel, int r, int64_t e, f
     *d = f16_at(step + panel_scales_at(rtype) + 2 * (size_t)(4 * r + k));
     if (rtype == QDOT_Q8_0R) return (int8_t)step[128 * r + qdot_q8s_pos(e % 128)];
     uint8_t b = step[64 * r + 16 * k + i % 16];
-    return (i < 16 ? b & 0x0F : b >> 4) - 8;
+    int v = i < 16 ? b & 0x0F : b >> 4;
+    if (rtype == QDOT_Q4_0R) return v - 8;
+    /* Q5_0R: bit 16k + i % 16 of the row's word for half A (i < 16) or B */
+    const uint8_t *h = step + 256 + 16 * r + (i < 16 ? 0 : 8);
+    int j = 16 * k + i % 16;
+    return (v | ((h[j / 8] >> (j % 8)) & 1) << 4) - 16;
 }
 
 void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
@@ -267,15 +274,24 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
         uint8_t *panel = (uint8_t *)dst + (size_t)p * 4 * row;
         for (int64_t g = 0; g < n / 128; g++) {
             uint8_t *step = panel + (size_t)g * panel_step_bytes(rt);
+            if (rt == QDOT_Q5_0R) memset(step + 256, 0, 64);
             for (int r = 0; r < 4; r++)
                 for (int k = 0; k < 4; k++) {
                     const uint8_t *b = (const uint8_t *)src + (size_t)(4 * p + r) * row + (size_t)(4 * g + k) * bsz;
                     memcpy(step + panel_scales_at(rt) + 2 * (4 * r + k), b, 2);
                     if (rt == QDOT_Q4_0R) {
                         memcpy(step + 64 * r + 16 * k, b + 2, 16);
-                        continue;
+                    } else if (rt == QDOT_Q5_0R) {
+                        /* Q5_0 block: f16 d, u32 qh (bit i: fifth bit of element i), u8 qs[16] */
+                        memcpy(step + 64 * r + 16 * k, b + 6, 16);
+                        uint8_t *h = step + 256 + 16 * r;
+                        for (int i = 0; i < 32; i++) {
+                            int j = 16 * k + i % 16;
+                            if (b[2 + i / 8] >> (i % 8) & 1) h[(i < 16 ? 0 : 8) + j / 8] |= (uint8_t)(1u << (j % 8));
+                        }
+                    } else {
+                        for (int i = 0; i < 32; i++) step[128 * r + qdot_q8s_pos(32 * k + i)] = b[2 + i];
                     }
-                    for (int i = 0; i < 32; i++) step[128 * r + qdot_q8s_pos(32 * k + i)] = b[2 + i];
                 }
         }
     }
@@ -336,7 +352,7 @@ qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return gemm_q8k_scalar;
-    case QDOT_Q4_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
+    case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

@@ -26,7 +26,7 @@
 
 typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S } qdot_act;
 
-/* Repacked weights. At load, Q4_0 and Q8_0 matrices whose shape allows it
+/* Repacked weights. At load, Q4_0, Q5_0 and Q8_0 matrices whose shape allows it
  * are rearranged (same bytes per block, so the same memory traffic) into
  * panels of 4 rows that the AVX-512 kernels read as one sequential stream,
  * without shuffles. Panel p holds rows 4p..4p+3 (row_bytes each, so a
@@ -43,16 +43,22 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S }
  *               in its high one (value = nibble - 8): the 16 quant bytes of
  *               blocks 4g..4g+3 as they are in the file; then the 16 block
  *               scales (f16), row by row. 288 bytes per step.
+ *   QDOT_Q5_0R  as QDOT_Q4_0R for the low 4 bits (256 bytes); then per
+ *               row two 64-bit words: bit j of the first is the fifth bit
+ *               of the value at position j (A), bit j of the second that
+ *               of position 64 + j (B) (value = (nibble | bit << 4) - 16);
+ *               then the 16 block scales (f16), row by row. 352 bytes per
+ *               step.
  *   QDOT_Q8_0R  per step, for each of the 4 rows its 128 i8 values by
  *               position; then the 16 block scales (f16), row by row. 544
  *               bytes per step.
  *
- * Both need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
+ * All need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
  * i8 q[128] by position, then (after all n values) i32 c[n/8]: for each lane
  * -8 x the sum of the 8 values lanes A and B hold (the Q4_0 offset, folded
  * into the integer sum), then f32 dl[n/8]: the lane's block scale. Kernels
  * for them take tiles of whole panels. */
-enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q8_0R = 0x1000 | 8 };
+enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8 };
 
 /* The byte of a QDOT_ACT_Q8S row (or of a QDOT_Q8_0R panel row) that holds
  * element e: its position within its 128-element step (see above). */

@@ -292,30 +292,42 @@ static const int32_t k_quad_idx[4][16] = {
 };
 
 
-/* A tile of one 4-row panel x T activation rows, repacked Q4_0. Per step
- * and (row, token): two dpbusd into one accumulator seeded with the
- * offset term, one conversion, one scale product, one fma. */
-AI void tile_q4_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+/* A tile of one 4-row panel x T activation rows, repacked Q4_0 (Q5 = 0:
+ * 288-byte steps) or Q5_0 (Q5 = 1: 352-byte steps, the fifth bits as two
+ * byte masks per row added in as 16). Per step and (row, token): two
+ * dpbusd into one accumulator seeded with the offset term (-8 or -16 x the
+ * activation lane sums), one conversion, one scale product, one fma. */
+AI void tile_q4_5r(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
+                   const int Q5) {
+    const size_t step_bytes = Q5 ? 352 : 288;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), c16 = _mm512_set1_epi8(16);
     __m512 acc[4][4];
     for (int r = 0; r < 4; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < n / 128; g++) { /* 128 elements: blocks 4g..4g+3 of each row */
-        const uint8_t *step = w + (size_t)g * 288;
-        prefetch_stream(step, 288);
-        __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 256)));
+        const uint8_t *step = w + (size_t)g * step_bytes;
+        prefetch_stream(step, step_bytes);
+        __m512 s16 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + step_bytes - 32)));
         __m512i lo[4], hi[4];
         __m512 d[4];
         for (int r = 0; r < 4; r++) {
             __m512i x = _mm512_loadu_si512((const void *)(step + 64 * r));
             lo[r] = _mm512_and_si512(x, m4);
             hi[r] = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+            if (Q5) {
+                uint64_t ka, kb;
+                memcpy(&ka, step + 256 + 16 * r, 8);
+                memcpy(&kb, step + 256 + 16 * r + 8, 8);
+                lo[r] = _mm512_mask_add_epi8(lo[r], (__mmask64)ka, lo[r], c16);
+                hi[r] = _mm512_mask_add_epi8(hi[r], (__mmask64)kb, hi[r], c16);
+            }
             d[r] = _mm512_permutexvar_ps(_mm512_loadu_si512((const void *)k_quad_idx[r]), s16);
         }
         for (int t = 0; t < T; t++) {
             const uint8_t *row = act + (size_t)t * act_stride;
             __m512i a0 = _mm512_loadu_si512((const void *)(row + 128 * g)), a1 = _mm512_loadu_si512((const void *)(row + 128 * g + 64));
             __m512i c = _mm512_loadu_si512((const void *)(row + n + 64 * g));
+            if (Q5) c = _mm512_add_epi32(c, c);
             __m512 da = _mm512_loadu_ps((const float *)(const void *)(row + n + n / 2) + 16 * g);
             for (int r = 0; r < 4; r++) {
                 __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(c, lo[r], a0), hi[r], a1);
@@ -326,6 +338,8 @@ AI void tile_q4_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int6
     for (int r = 0; r < 4; r++)
         for (int t = 0; t < T; t++) out[(size_t)t * ldo + (size_t)r] = hsum512(acc[r][t]);
 }
+#define tile_q4_0r(...) tile_q4_5r(__VA_ARGS__, 0)
+#define tile_q5_0r(...) tile_q4_5r(__VA_ARGS__, 1)
 
 /* A tile of one 4-row panel x T activation rows, repacked Q8_0. dpbusd
  * multiplies unsigned by signed bytes: the activations are made unsigned
@@ -382,6 +396,7 @@ AI void tile_q8_0r(const uint8_t *w, const uint8_t *act, size_t act_stride, int6
             }                                                                                                             \
     }
 PANEL_WALK(gemm_q4_0r, tile_q4_0r, 4)
+PANEL_WALK(gemm_q5_0r, tile_q5_0r, 4)
 PANEL_WALK(gemm_q8_0r, tile_q8_0r, 3)
 
 /* Separate instantiations per weight type so each inlines its own unpacking. */
@@ -510,6 +525,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case GGML_TYPE_Q4_K: return gemm_q4_k;
     case GGML_TYPE_Q6_K: return gemm_q6_k;
     case QDOT_Q4_0R: return gemm_q4_0r;
+    case QDOT_Q5_0R: return gemm_q5_0r;
     case QDOT_Q8_0R: return gemm_q8_0r;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
