@@ -15,6 +15,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return n % 32 == 0 ? QDOT_ACT_Q8B : QDOT_ACT_F32;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
+    case QDOT_Q4_KR: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
     default: return QDOT_ACT_F32;
     }
@@ -170,7 +171,7 @@ typedef struct kblock {
 } kblock;
 
 static void kblock_unpack(uint32_t wtype, const uint8_t *b, kblock *k) {
-    if (wtype == GGML_TYPE_Q4_K) {
+    if (wtype == GGML_TYPE_Q4_K || wtype == QDOT_Q4_KR) {
         k->d = f16_at(b);
         k->dmin = f16_at(b + 2);
         const uint8_t *qs = b + 16;
@@ -182,6 +183,11 @@ static void kblock_unpack(uint32_t wtype, const uint8_t *b, kblock *k) {
         }
         for (int p = 0; p < 4; p++)
             for (int l = 0; l < 32; l++) {
+                if (wtype == QDOT_Q4_KR) { /* byte l of half h: element l of groups 2h (low), 2h + 1 (high) */
+                    k->q[64 * p + l] = p & 1 ? qs[64 * (p / 2) + l] >> 4 : qs[64 * (p / 2) + l] & 0x0F;
+                    k->q[64 * p + 32 + l] = p & 1 ? qs[64 * (p / 2) + 32 + l] >> 4 : qs[64 * (p / 2) + 32 + l] & 0x0F;
+                    continue;
+                }
                 k->q[64 * p + l] = qs[32 * p + l] & 0x0F;
                 k->q[64 * p + 32 + l] = qs[32 * p + l] >> 4;
             }
@@ -239,6 +245,7 @@ static void gemm_q8k_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
 /* ---- repacked layouts ------------------------------------------------------------- */
 
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
+    if (type == GGML_TYPE_Q4_K) return n % 256 == 0 ? QDOT_Q4_KR : 0;
     if (n_rows % 4 || n % 128) return 0;
     if (type == GGML_TYPE_Q4_0) return QDOT_Q4_0R;
     if (type == GGML_TYPE_Q5_0) return QDOT_Q5_0R;
@@ -266,9 +273,30 @@ static int panel_value(uint32_t rtype, const uint8_t *panel, int r, int64_t e, f
     return (v | ((h[j / 8] >> (j % 8)) & 1) << 4) - 16;
 }
 
+/* Repacks the n / 256 Q4_K super-blocks of src into QDOT_Q4_KR ones. */
+static void repack_q4_k(const uint8_t *src, uint8_t *dst, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *s = src + 144 * b, *qs = s + 16;
+        uint8_t *d = dst + 144 * b, *q = d + 16;
+        memcpy(d, s, 16);
+        for (int h = 0; h < 2; h++)
+            for (int i = 0; i < 64; i++) {
+                /* element i of group g: byte i % 32 of the group, low nibble if i < 32 */
+                const uint8_t *g0 = qs + 32 * (2 * h), *g1 = qs + 32 * (2 * h + 1);
+                int e0 = i < 32 ? g0[i] & 0x0F : g0[i - 32] >> 4;
+                int e1 = i < 32 ? g1[i] & 0x0F : g1[i - 32] >> 4;
+                q[64 * h + i] = (uint8_t)(e0 | e1 << 4);
+            }
+    }
+}
+
 void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
     uint32_t rt = qdot_repack_type(type, n_rows, n);
     assert(rt);
+    if (rt == QDOT_Q4_KR) {
+        repack_q4_k(src, dst, n_rows * (n / 256));
+        return;
+    }
     size_t bsz = qdot_block_bytes(type), row = (size_t)(n / 32) * bsz;
     for (int64_t p = 0; p < n_rows / 4; p++) {
         uint8_t *panel = (uint8_t *)dst + (size_t)p * 4 * row;
@@ -351,7 +379,7 @@ GEMM_F32(gemm_f32_avx512, qdot_dot_f32_avx512)
 qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
-    case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return gemm_q8k_scalar;
+    case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: case QDOT_Q4_KR: return gemm_q8k_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

@@ -172,10 +172,13 @@ static const uint16_t k6_pair_idx[4][32] = {
 };
 static const uint16_t k4_min_idx[32] = {8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
 
+/* Q4_K in either layout (the file's, or QDOT_Q4_KR). */
+AI int is_q4k(uint32_t wtype) { return wtype == GGML_TYPE_Q4_K || wtype == QDOT_Q4_KR; }
+
 /* The scale words sw of super-block b (see above) and its two factors:
  * value = d * scale * q - dmin * offset. */
 AI __m512i kscales(uint32_t wtype, const uint8_t *b, float *d, float *dmin) {
-    if (wtype == GGML_TYPE_Q4_K) {
+    if (is_q4k(wtype)) {
         uint8_t sm[16];
         k4_scales_unpack(b + 4, sm, sm + 8);
         *d = _cvtsh_ss(rd16(b));
@@ -191,6 +194,12 @@ AI __m512i kscales(uint32_t wtype, const uint8_t *b, float *d, float *dmin) {
  * super-block b, 64 per vector: 0..15 (Q4_K) or 0..63 (Q6_K). */
 AI void kgroup_pair(uint32_t wtype, const uint8_t *b, int h, __m512i g[2]) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
+    if (wtype == QDOT_Q4_KR) { /* groups 2h and 2h + 1 in the low and high nibbles of one 64-byte half */
+        __m512i x = _mm512_loadu_si512((const void *)(b + 16 + 64 * h));
+        g[0] = _mm512_and_si512(x, m4);
+        g[1] = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+        return;
+    }
     if (wtype == GGML_TYPE_Q4_K) {
         /* 32 bytes per group: elements 0-31 in the low nibbles, 32-63 in the high */
         for (int k = 0; k < 2; k++) {
@@ -218,7 +227,7 @@ AI void kgroup_pair(uint32_t wtype, const uint8_t *b, int h, __m512i g[2]) {
  * with block b of activation rows t < T. */
 AI void kblock_dot(uint32_t wtype, const uint8_t *blk, const uint8_t *act, size_t act_stride, int64_t n, int64_t b,
                    __m512 *acc, const int T) {
-    const uint16_t(*pair_idx)[32] = wtype == GGML_TYPE_Q4_K ? k4_pair_idx : k6_pair_idx;
+    const uint16_t(*pair_idx)[32] = is_q4k(wtype) ? k4_pair_idx : k6_pair_idx;
     float d, dmin;
     __m512i sw = kscales(wtype, blk, &d, &dmin);
     __m512i isum[4];
@@ -233,7 +242,7 @@ AI void kblock_dot(uint32_t wtype, const uint8_t *blk, const uint8_t *act, size_
             isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q, a), sp);
         }
     }
-    __m256i m16 = wtype == GGML_TYPE_Q4_K
+    __m256i m16 = is_q4k(wtype)
                       ? _mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)k4_min_idx), sw))
                       : _mm512_castsi512_si256(sw);
     for (int t = 0; t < T; t++) {
@@ -246,6 +255,75 @@ AI void kblock_dot(uint32_t wtype, const uint8_t *blk, const uint8_t *act, size_
     }
 }
 
+/* The eight scales and eight mins of a Q4_K super-block as bytes
+ * [sc0..sc7, m0..m7], from its first 16 bytes hdr (f16 d, f16 dmin, the 12
+ * packed 6-bit scale bytes q[0..11] at 4..15): sc[j] = q[j] & 63,
+ * m[j] = q[j+4] & 63 for j < 4; sc[j] = (q[j+4] & 15) | (q[j-4] >> 6) << 4,
+ * m[j] = (q[j+4] >> 4) | (q[j] >> 6) << 4 for j >= 4 (as k4_scales_unpack,
+ * in six vector instructions instead of a round trip through memory). */
+AI __m128i k4_scales_decode(__m128i hdr) {
+    /* dwords: q0-3, q8-11, q4-7, q8-11 (the low bits of each group of four) */
+    __m128i a = _mm_shuffle_epi8(hdr, _mm_setr_epi8(4, 5, 6, 7, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15));
+    /* dwords: -, q0-3, -, q4-7 (whose top two bits are the high bits of sc4-7, m4-7) */
+    __m128i b = _mm_shuffle_epi8(hdr, _mm_setr_epi8(-128, -128, -128, -128, 4, 5, 6, 7, -128, -128, -128, -128, 8, 9, 10, 11));
+    a = _mm_and_si128(_mm_srlv_epi32(a, _mm_setr_epi32(0, 0, 0, 4)), _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    return _mm_ternarylogic_epi32(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030), a, 0xEA); /* (b & m) | a */
+}
+
+/* The sums of the 16 lanes of a[0..3], in lanes 0-3 (lane r: a[r]). */
+AI __m128 hsum512_x4(const __m512 a[4]) {
+    __m512 t0 = _mm512_add_ps(_mm512_shuffle_f32x4(a[0], a[1], 0x44), _mm512_shuffle_f32x4(a[0], a[1], 0xEE));
+    __m512 t1 = _mm512_add_ps(_mm512_shuffle_f32x4(a[2], a[3], 0x44), _mm512_shuffle_f32x4(a[2], a[3], 0xEE));
+    /* 128-bit lane r: four partial sums of a[r] */
+    __m512 u = _mm512_add_ps(_mm512_shuffle_f32x4(t0, t1, 0x88), _mm512_shuffle_f32x4(t0, t1, 0xDD));
+    u = _mm512_add_ps(u, _mm512_permute_ps(u, 0x4E));
+    u = _mm512_add_ps(u, _mm512_permute_ps(u, 0xB1));
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), u));
+}
+
+/* out[r] = the dot products of R consecutive Q4_K weight rows with one
+ * QDOT_ACT_Q8K row (generation), one row after the other so the rows are
+ * one sequential stream; the R sums are reduced together at the end. Per
+ * super-block: the scales decoded in vector registers, the offsets
+ * m[j] x (sum of the 32 activations of sub-block j) as one 16-bit
+ * multiply-add of [m0, m0, m1, m1, ...] with the 16-element sums, and both
+ * float factors d, dmin from one conversion. */
+AI void q4k_rows_dot(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, int64_t n, float *out, const int R) {
+    const int64_t nb = n / 256;
+    const float *da = (const float *)(const void *)(act + n);
+    const uint8_t *bsum = act + n + 4 * nb;
+    const __m128i dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    __m512 sums[4];
+    for (int r = 0; r < 4; r++) sums[r] = _mm512_setzero_ps();
+    for (int r = 0; r < R; r++) {
+        __m512 acc = _mm512_setzero_ps();
+        __m256 accm = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *blk = w + (size_t)r * w_stride + (size_t)b * 144;
+            prefetch_stream(blk, 144);
+            __m128i hdr = _mm_loadu_si128((const __m128i *)(const void *)blk);
+            __m128i sm = k4_scales_decode(hdr);
+            __m512i sw = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
+            __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm, dup));
+            __m512i isum = _mm512_setzero_si512(), g[2];
+            for (int p = 0; p < 4; p++) {
+                if (!(p & 1)) kgroup_pair(wtype, blk, p / 2, g);
+                __m512i sp = _mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)k4_pair_idx[p]), sw);
+                __m512i a = _mm512_loadu_si512((const void *)(act + 256 * b + 64 * p));
+                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(g[p & 1], a), sp);
+            }
+            __m256i mo = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)(const void *)(bsum + 32 * b)));
+            __m128 dd = _mm_mul_ps(_mm_cvtph_ps(hdr), _mm_set1_ps(da[b])); /* d x da, dmin x da */
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(dd), acc);
+            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mo), _mm256_permutexvar_ps(_mm256_set1_epi32(1), _mm256_castps128_ps256(dd)), accm);
+        }
+        sums[r] = _mm512_sub_ps(acc, _mm512_zextps256_ps512(accm));
+    }
+    float s[4];
+    _mm_storeu_ps(s, hsum512_x4(sums));
+    for (int r = 0; r < R; r++) out[r] = s[r];
+}
+
 /* A tile of R x T for Q4_K / Q6_K weights and QDOT_ACT_Q8K rows. One token
  * (generation): one row after the other, so consecutive rows are one
  * sequential stream (prefetch_stream) and the
@@ -256,6 +334,10 @@ AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
                  float *out, size_t ldo, const int R, const int T) {
     const size_t bsz = qdot_block_bytes(wtype);
     const int64_t nb = n / 256;
+    if (T == 1 && is_q4k(wtype)) {
+        q4k_rows_dot(wtype, w, w_stride, act, n, out, R);
+        return;
+    }
     if (T == 1) {
         for (int r = 0; r < R; r++) {
             __m512 acc = _mm512_setzero_ps();
@@ -409,6 +491,8 @@ TILE_WALK(gemm_q8_0, TILE_Q8_0, 4, 4)
 #define TILE_Q4_K(wt, ...) tile_q8k(GGML_TYPE_Q4_K, __VA_ARGS__)
 #define TILE_Q6_K(wt, ...) tile_q8k(GGML_TYPE_Q6_K, __VA_ARGS__)
 TILE_WALK(gemm_q4_k, TILE_Q4_K, 4, 4)
+#define TILE_Q4_KR(wt, ...) tile_q8k(QDOT_Q4_KR, __VA_ARGS__)
+TILE_WALK(gemm_q4_kr, TILE_Q4_KR, 4, 4)
 TILE_WALK(gemm_q6_k, TILE_Q6_K, 4, 4)
 
 
@@ -527,6 +611,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q4_0R: return gemm_q4_0r;
     case QDOT_Q5_0R: return gemm_q5_0r;
     case QDOT_Q8_0R: return gemm_q8_0r;
+    case QDOT_Q4_KR: return gemm_q4_kr;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

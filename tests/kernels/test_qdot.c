@@ -147,7 +147,10 @@ static void test_repacked(void **state) {
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 8, 64 * 5), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q5_0, 12, 32 * 9), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 6, 1024), 0);
-    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 8, 1024), 0);
+    check(GGML_TYPE_Q4_K, 1024, true);
+    check(GGML_TYPE_Q4_K, 256 * 3, true);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 8, 128 * 3), 0);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q6_K, 8, 1024), 0);
 }
 
 static void test_block32_types(void **state) {
