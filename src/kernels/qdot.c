@@ -15,7 +15,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return n % 32 == 0 ? QDOT_ACT_Q8B : QDOT_ACT_F32;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
-    case QDOT_Q4_KR: return QDOT_ACT_Q8K;
+    case QDOT_Q4_KR: case QDOT_Q6_KR: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
     default: return QDOT_ACT_F32;
     }
@@ -201,6 +201,13 @@ static void kblock_unpack(uint32_t wtype, const uint8_t *b, kblock *k) {
         k->sc[j] = sc[j];
         k->m[j] = sc[j];
     }
+    if (wtype == QDOT_Q6_KR) { /* groups 0-2 in the low six bits of V0..V2, group 3 in their top two */
+        for (int i = 0; i < 64; i++) {
+            for (int g = 0; g < 3; g++) k->q[64 * g + i] = b[64 * g + i] & 0x3F;
+            k->q[192 + i] = (uint8_t)(b[i] >> 6 | (b[64 + i] >> 6) << 2 | (b[128 + i] >> 6) << 4);
+        }
+        return;
+    }
     for (int h = 0; h < 2; h++) {
         const uint8_t *L = ql + 64 * h, *H = qh + 32 * h;
         uint8_t *q = k->q + 128 * h;
@@ -246,6 +253,7 @@ static void gemm_q8k_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
 
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
     if (type == GGML_TYPE_Q4_K) return n % 256 == 0 ? QDOT_Q4_KR : 0;
+    if (type == GGML_TYPE_Q6_K) return n % 256 == 0 ? QDOT_Q6_KR : 0;
     if (n_rows % 4 || n % 128) return 0;
     if (type == GGML_TYPE_Q4_0) return QDOT_Q4_0R;
     if (type == GGML_TYPE_Q5_0) return QDOT_Q5_0R;
@@ -290,11 +298,27 @@ static void repack_q4_k(const uint8_t *src, uint8_t *dst, int64_t nb) {
     }
 }
 
+/* Repacks the n / 256 Q6_K super-blocks of src into QDOT_Q6_KR ones. */
+static void repack_q6_k(const uint8_t *src, uint8_t *dst, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        kblock k;
+        kblock_unpack(GGML_TYPE_Q6_K, src + 210 * b, &k);
+        uint8_t *d = dst + 210 * b;
+        memcpy(d + 192, src + 210 * b + 192, 18); /* scales and d */
+        for (int g = 0; g < 3; g++)
+            for (int i = 0; i < 64; i++) d[64 * g + i] = (uint8_t)(k.q[64 * g + i] | ((k.q[192 + i] >> (2 * g)) & 3) << 6);
+    }
+}
+
 void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
     uint32_t rt = qdot_repack_type(type, n_rows, n);
     assert(rt);
     if (rt == QDOT_Q4_KR) {
         repack_q4_k(src, dst, n_rows * (n / 256));
+        return;
+    }
+    if (rt == QDOT_Q6_KR) {
+        repack_q6_k(src, dst, n_rows * (n / 256));
         return;
     }
     size_t bsz = qdot_block_bytes(type), row = (size_t)(n / 32) * bsz;
@@ -379,7 +403,7 @@ GEMM_F32(gemm_f32_avx512, qdot_dot_f32_avx512)
 qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
-    case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: case QDOT_Q4_KR: return gemm_q8k_scalar;
+    case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: case QDOT_Q4_KR: case QDOT_Q6_KR: return gemm_q8k_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

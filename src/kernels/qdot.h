@@ -26,7 +26,7 @@
 
 typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S } qdot_act;
 
-/* Repacked weights. At load, Q4_0, Q5_0, Q8_0 and Q4_K matrices whose shape allows it
+/* Repacked weights. At load, Q4_0, Q5_0, Q8_0, Q4_K and Q6_K matrices whose shape allows it
  * are rearranged (same bytes per block, so the same memory traffic) into
  * panels of 4 rows that the AVX-512 kernels read as one sequential stream,
  * without shuffles. Panel p holds rows 4p..4p+3 (row_bytes each, so a
@@ -62,12 +62,19 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S }
  * 32 bytes hold its elements 0-31 low, 32-63 high). It needs only
  * n % 256 == 0 and uses QDOT_ACT_Q8K activations.
  *
+ * QDOT_Q6_KR is a Q6_K matrix whose blocks keep their 16 scales (at 192)
+ * and d (at 208) but hold their 6-bit values as three 64-byte vectors
+ * V0..V2: byte i of Vk holds element i of group k (elements 64k..64k+63)
+ * in its low six bits and bits 2k, 2k+1 of element i of group 3 in its top
+ * two. It needs only n % 256 == 0 and uses QDOT_ACT_Q8K activations.
+ *
  * The panel types need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
  * i8 q[128] by position, then (after all n values) i32 c[n/8]: for each lane
  * -8 x the sum of the 8 values lanes A and B hold (the Q4_0 offset, folded
  * into the integer sum), then f32 dl[n/8]: the lane's block scale. Kernels
  * for them take tiles of whole panels. */
-enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_KR = 0x1000 | 12 };
+enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_KR = 0x1000 | 12,
+       QDOT_Q6_KR = 0x1000 | 14 };
 
 /* The byte of a QDOT_ACT_Q8S row (or of a QDOT_Q8_0R panel row) that holds
  * element e: its position within its 128-element step (see above). */

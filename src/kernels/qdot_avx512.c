@@ -223,6 +223,26 @@ AI void kgroup_pair(uint32_t wtype, const uint8_t *b, int h, __m512i g[2]) {
     g[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L, 4), m4, hi1, 0xEA); /* ((L >> 4) & m4) | hi1 */
 }
 
+/* Group p (elements 64p..64p+63) of QDOT_Q6_KR super-block b: V0..V2
+ * (64 bytes each) hold groups 0-2 in their low six bits and bits 0-1, 2-3,
+ * 4-5 of group 3 in their top two. */
+AI __m512i kgroup_q6r(const uint8_t *b, int p) {
+    if (p < 3) return _mm512_and_si512(_mm512_loadu_si512((const void *)(b + 64 * p)), _mm512_set1_epi8(0x3F));
+    __m512i v0 = _mm512_loadu_si512((const void *)b), v1 = _mm512_loadu_si512((const void *)(b + 64));
+    __m512i v2 = _mm512_loadu_si512((const void *)(b + 128));
+    __m512i x = _mm512_and_si512(_mm512_srli_epi16(v0, 6), _mm512_set1_epi8(0x03));
+    x = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v1, 4), _mm512_set1_epi8(0x0C), x, 0xEA); /* (y & m) | x */
+    return _mm512_ternarylogic_epi32(_mm512_srli_epi16(v2, 2), _mm512_set1_epi8(0x30), x, 0xEA);
+}
+
+/* The unsigned weights of group p of super-block b, given g, where the
+ * pair-wise layouts keep the pair of the last call (p even loads it). */
+AI __m512i kgroup(uint32_t wtype, const uint8_t *b, int p, __m512i g[2]) {
+    if (wtype == QDOT_Q6_KR) return kgroup_q6r(b, p);
+    if (!(p & 1)) kgroup_pair(wtype, b, p / 2, g);
+    return g[p & 1];
+}
+
 /* acc[t] += the dot products of super-block b of one weight row (at blk)
  * with block b of activation rows t < T. */
 AI void kblock_dot(uint32_t wtype, const uint8_t *blk, const uint8_t *act, size_t act_stride, int64_t n, int64_t b,
@@ -234,8 +254,7 @@ AI void kblock_dot(uint32_t wtype, const uint8_t *blk, const uint8_t *act, size_
     for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
     __m512i g[2];
     for (int p = 0; p < 4; p++) {
-        if (!(p & 1)) kgroup_pair(wtype, blk, p / 2, g);
-        __m512i q = g[p & 1];
+        __m512i q = kgroup(wtype, blk, p, g);
         __m512i sp = _mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)pair_idx[p]), sw);
         for (int t = 0; t < T; t++) {
             __m512i a = _mm512_loadu_si512((const void *)(act + (size_t)t * act_stride + 256 * b + 64 * p));
@@ -307,10 +326,10 @@ AI void q4k_rows_dot(uint32_t wtype, const uint8_t *w, size_t w_stride, const ui
             __m256i m16 = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm, dup));
             __m512i isum = _mm512_setzero_si512(), g[2];
             for (int p = 0; p < 4; p++) {
-                if (!(p & 1)) kgroup_pair(wtype, blk, p / 2, g);
+                __m512i q = kgroup(wtype, blk, p, g);
                 __m512i sp = _mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)k4_pair_idx[p]), sw);
                 __m512i a = _mm512_loadu_si512((const void *)(act + 256 * b + 64 * p));
-                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(g[p & 1], a), sp);
+                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q, a), sp);
             }
             __m256i mo = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)(const void *)(bsum + 32 * b)));
             __m128 dd = _mm_mul_ps(_mm_cvtph_ps(hdr), _mm_set1_ps(da[b])); /* d x da, dmin x da */
@@ -494,6 +513,8 @@ TILE_WALK(gemm_q4_k, TILE_Q4_K, 4, 4)
 #define TILE_Q4_KR(wt, ...) tile_q8k(QDOT_Q4_KR, __VA_ARGS__)
 TILE_WALK(gemm_q4_kr, TILE_Q4_KR, 4, 4)
 TILE_WALK(gemm_q6_k, TILE_Q6_K, 4, 4)
+#define TILE_Q6_KR(wt, ...) tile_q8k(QDOT_Q6_KR, __VA_ARGS__)
+TILE_WALK(gemm_q6_kr, TILE_Q6_KR, 4, 4)
 
 
 float qdot_dot_f16_avx512(const float *a, const uint16_t *b, int n) {
@@ -612,6 +633,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q5_0R: return gemm_q5_0r;
     case QDOT_Q8_0R: return gemm_q8_0r;
     case QDOT_Q4_KR: return gemm_q4_kr;
+    case QDOT_Q6_KR: return gemm_q6_kr;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

@@ -16,7 +16,7 @@ static inline size_t qdot_block_bytes(uint32_t wtype) {
     case GGML_TYPE_Q5_0: return 22;
     case GGML_TYPE_Q8_0: return 34;
     case GGML_TYPE_Q4_K: case 0x1000 | GGML_TYPE_Q4_K: return 144; /* and QDOT_Q4_KR */
-    case GGML_TYPE_Q6_K: return 210;
+    case GGML_TYPE_Q6_K: case 0x1000 | GGML_TYPE_Q6_K: return 210; /* and QDOT_Q6_KR */
     default: return 0;
     }
 }

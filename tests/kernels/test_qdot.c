@@ -150,7 +150,9 @@ static void test_repacked(void **state) {
     check(GGML_TYPE_Q4_K, 1024, true);
     check(GGML_TYPE_Q4_K, 256 * 3, true);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 8, 128 * 3), 0);
-    assert_int_equal(qdot_repack_type(GGML_TYPE_Q6_K, 8, 1024), 0);
+    check(GGML_TYPE_Q6_K, 1024, true);
+    check(GGML_TYPE_Q6_K, 256 * 3, true);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q6_K, 8, 128 * 3), 0);
 }
 
 static void test_block32_types(void **state) {
