@@ -289,34 +289,21 @@ AI __m128i k4_scales_decode(__m128i hdr) {
     return _mm_ternarylogic_epi32(_mm_srli_epi32(b, 2), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030), a, 0xEA); /* (b & m) | a */
 }
 
-/* The sums of the 16 lanes of a[0..3], in lanes 0-3 (lane r: a[r]). */
-AI __m128 hsum512_x4(const __m512 a[4]) {
-    __m512 t0 = _mm512_add_ps(_mm512_shuffle_f32x4(a[0], a[1], 0x44), _mm512_shuffle_f32x4(a[0], a[1], 0xEE));
-    __m512 t1 = _mm512_add_ps(_mm512_shuffle_f32x4(a[2], a[3], 0x44), _mm512_shuffle_f32x4(a[2], a[3], 0xEE));
-    /* 128-bit lane r: four partial sums of a[r] */
-    __m512 u = _mm512_add_ps(_mm512_shuffle_f32x4(t0, t1, 0x88), _mm512_shuffle_f32x4(t0, t1, 0xDD));
-    u = _mm512_add_ps(u, _mm512_permute_ps(u, 0x4E));
-    u = _mm512_add_ps(u, _mm512_permute_ps(u, 0xB1));
-    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), u));
-}
-
 /* out[r] = the dot products of R consecutive Q4_K weight rows with one
  * QDOT_ACT_Q8K row (generation), one row after the other so the rows are
- * one sequential stream; the R sums are reduced together at the end. Per
- * super-block: the scales decoded in vector registers, the offsets
- * m[j] x (sum of the 32 activations of sub-block j) as one 16-bit
- * multiply-add of [m0, m0, m1, m1, ...] with the 16-element sums, and both
- * float factors d, dmin from one conversion. */
+ * one sequential stream. Per super-block: the scales decoded in vector
+ * registers and the offsets m[j] x (sum of the 32 activations of sub-block
+ * j) as one 16-bit multiply-add of [m0, m0, m1, m1, ...] with the
+ * 16-element sums. The float steps are kblock_dot's, in the same order,
+ * so a token's result does not depend on whether it came alone or in a
+ * batch (tests/models/test_batch.c). */
 AI void q4k_rows_dot(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, int64_t n, float *out, const int R) {
     const int64_t nb = n / 256;
     const float *da = (const float *)(const void *)(act + n);
     const uint8_t *bsum = act + n + 4 * nb;
     const __m128i dup = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    __m512 sums[4];
-    for (int r = 0; r < 4; r++) sums[r] = _mm512_setzero_ps();
     for (int r = 0; r < R; r++) {
         __m512 acc = _mm512_setzero_ps();
-        __m256 accm = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
             const uint8_t *blk = w + (size_t)r * w_stride + (size_t)b * 144;
             prefetch_stream(blk, 144);
@@ -331,16 +318,13 @@ AI void q4k_rows_dot(uint32_t wtype, const uint8_t *w, size_t w_stride, const ui
                 __m512i a = _mm512_loadu_si512((const void *)(act + 256 * b + 64 * p));
                 isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q, a), sp);
             }
-            __m256i mo = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)(const void *)(bsum + 32 * b)));
+            __m512i mo = _mm512_zextsi256_si512(_mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)(const void *)(bsum + 32 * b))));
             __m128 dd = _mm_mul_ps(_mm_cvtph_ps(hdr), _mm_set1_ps(da[b])); /* d x da, dmin x da */
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(dd), acc);
-            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mo), _mm256_permutexvar_ps(_mm256_set1_epi32(1), _mm256_castps128_ps256(dd)), accm);
+            acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_permutexvar_ps(_mm512_set1_epi32(1), _mm512_castps128_ps512(dd)), acc);
         }
-        sums[r] = _mm512_sub_ps(acc, _mm512_zextps256_ps512(accm));
+        out[r] = hsum512(acc);
     }
-    float s[4];
-    _mm_storeu_ps(s, hsum512_x4(sums));
-    for (int r = 0; r < R; r++) out[r] = s[r];
 }
 
 /* A tile of R x T for Q4_K / Q6_K weights and QDOT_ACT_Q8K rows. One token
