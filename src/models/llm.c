@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kernels/attn.h"
 #include "kernels/fp16.h"
 #include "kernels/qdot.h"
 #include "kernels/quants.h"
@@ -469,6 +470,7 @@ typedef struct attn_job {
     int layer;
     qdot_dot_f16_fn dot16;
     qdot_axpy_f16_fn axpy16;
+    attn_f16_fn attn16; /* the whole group at once (NULL: per key, below) */
 } attn_job;
 
 /* Task i: token i / n_head_kv, key head i % n_head_kv. For each query head
@@ -486,6 +488,14 @@ static void attn_task(void *arg, int64_t i) {
     size_t base = kv_index(c, j->layer, g, 0);
     const float *q = j->ws->q + (size_t)tok * (size_t)hp->n_head * (size_t)hd;
     float *out = j->ws->xb + (size_t)tok * (size_t)hp->n_head * (size_t)hd;
+    if (c->kv == KV_F16 && j->attn16 && hd % 16 == 0 && hd <= ATTN_MAX_HD) {
+        for (int h0 = 0; h0 < group; h0 += ATT_GROUP) {
+            int nh = group - h0 < ATT_GROUP ? group - h0 : ATT_GROUP, head = g * group + h0;
+            j->attn16(q + (size_t)head * (size_t)hd, nh, (const uint16_t *)c->k_cache + base, (const uint16_t *)c->v_cache + base,
+                      last + 1, hd, scale, out + (size_t)head * (size_t)hd);
+        }
+        return;
+    }
     for (int h0 = 0; h0 < group; h0 += ATT_GROUP) {
         int nh = group - h0 < ATT_GROUP ? group - h0 : ATT_GROUP;
         float s[ATT_GROUP][ATT_CHUNK], mx[ATT_GROUP], sum[ATT_GROUP];
@@ -658,7 +668,7 @@ int llm_forward(llm_ws *ws, const llm_batch *b, float *logits, al_err *err) {
         op_rope_angles(ws->rope_cs + (size_t)i * (size_t)hp->rope_dim, hp->rope_dim, ws->pos[i], m->rope_theta);
     }
     cpu_level lvl = cpu_level_get();
-    attn_job aj = {.b = b, .ws = ws, .dot16 = qdot_dot_f16_get(lvl), .axpy16 = qdot_axpy_f16_get(lvl)};
+    attn_job aj = {.b = b, .ws = ws, .dot16 = qdot_dot_f16_get(lvl), .axpy16 = qdot_axpy_f16_get(lvl), .attn16 = attn_f16_get(lvl)};
     for (int l = 0; l < hp->n_layer; l++) {
         const llm_layer *L = &m->layers[l];
         rows_job rj = {.ws = ws, .b = b, .L = L, .layer = l};
