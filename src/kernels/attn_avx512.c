@@ -6,6 +6,8 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "kernels/exp512.h"
+
 #define AI static inline __attribute__((always_inline))
 #define KEYS 16 /* keys per step: one score per lane */
 
@@ -62,12 +64,9 @@ void attn_f16_avx512(const float *q, int nh, const uint16_t *k, const uint16_t *
             /* online softmax: new maximum, weights exp(s - max), rescale what was summed */
             float m = fmaxf(mx[h], _mm512_reduce_max_ps(s));
             float e[KEYS];
-            _mm512_storeu_ps(e, _mm512_sub_ps(s, _mm512_set1_ps(m)));
-            float es = 0.0f;
-            for (int t = 0; t < KEYS; t++) {
-                e[t] = t < nt ? expf(e[t]) : 0.0f;
-                es += e[t];
-            }
+            __m512 ev = _mm512_maskz_mov_ps(live, exp512(_mm512_sub_ps(s, _mm512_set1_ps(m))));
+            _mm512_storeu_ps(e, ev);
+            float es = _mm512_reduce_add_ps(ev);
             float corr = expf(mx[h] - m); /* 0 on the first step (mx = -inf) */
             sum[h] = sum[h] * corr + es;
             mx[h] = m;

@@ -173,6 +173,10 @@ void op_softmax(float *x, int n) {
 }
 
 void op_swiglu(float *out, const float *gate, const float *up, int n) {
+    if (cpu_level_get() >= CPU_LEVEL_AVX512) {
+        op_swiglu_avx512(out, gate, up, n);
+        return;
+    }
     for (int i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 

@@ -57,8 +57,10 @@ void op_rmsnorm(float *out, const float *x, const float *g, int n, float eps);
 /* In-place softmax of x[0..n). */
 void op_softmax(float *x, int n);
 
-/* out[i] = silu(gate[i]) * up[i]. */
+/* out[i] = silu(gate[i]) * up[i] (on AVX-512 machines op_swiglu_avx512,
+ * whose e^x is within 2 ulp of expf's). out may be gate or up. */
 void op_swiglu(float *out, const float *gate, const float *up, int n);
+void op_swiglu_avx512(float *out, const float *gate, const float *up, int n);
 
 /* Rotary position embedding, in three steps: theta[rot_dim/2] the per-pair
  * angle per position (once per model; freq_factors, rot_dim/2 entries or
