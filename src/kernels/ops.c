@@ -65,7 +65,7 @@ typedef struct matmul_part {
     size_t act_off;       /* its quantized activations in g_act: [nt][act_row] */
     size_t act_row;
     qdot_gemm_fn gemm;
-    int64_t row_chunk;    /* rows per task, a multiple of the 4-row tile */
+    int64_t row_chunk;    /* rows per task, a multiple of 16 (the largest panel) */
     int64_t n_row_chunks;
     int64_t first_task;   /* tasks [first_task, first_task + n_row_chunks * token blocks) */
 } matmul_part;
@@ -129,9 +129,9 @@ int op_matmul_fused(const op_matmul_out *outs, int n_parts, const float *x, int 
             act_bytes += p->act_row * (size_t)nt;
         }
         /* enough row chunks that every thread gets several (load balance), each
-         * a multiple of the 4-row tile */
+         * a whole number of panels (qdot_panel_rows) */
         int64_t chunk = p->w->n_rows / ((int64_t)threads * (nt > 4 ? 4 : 16));
-        p->row_chunk = chunk < 16 ? 16 : (chunk + 3) & ~(int64_t)3;
+        p->row_chunk = chunk < 16 ? 16 : (chunk + 15) & ~(int64_t)15; /* whole panels of every layout */
         p->n_row_chunks = (p->w->n_rows + p->row_chunk - 1) / p->row_chunk;
         p->first_task = tasks;
         tasks += p->n_row_chunks * tok_blocks;

@@ -15,7 +15,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return n % 32 == 0 ? QDOT_ACT_Q8B : QDOT_ACT_F32;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
-    case QDOT_Q4_KR: case QDOT_Q6_KR: return QDOT_ACT_Q8K;
+    case QDOT_Q4_KR: case QDOT_Q6_KR: case QDOT_Q4_K16: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
     default: return QDOT_ACT_F32;
     }
@@ -220,6 +220,22 @@ static void kblock_unpack(uint32_t wtype, const uint8_t *b, kblock *k) {
     }
 }
 
+/* The dot product of one unpacked super-block with block b of activation
+ * row `row` (QDOT_ACT_Q8K, n elements). */
+static float kblock_dot_scalar(const kblock *k, const uint8_t *row, int64_t n, int64_t b) {
+    const int8_t *q = (const int8_t *)row + 256 * b;
+    float da = ((const float *)(const void *)(row + n))[b];
+    const int16_t *bsum = (const int16_t *)(const void *)(row + n + 4 * (n / 256)) + 16 * b;
+    int main = 0, off = 0;
+    for (int j = 0; j < 16; j++) {
+        int s = 0;
+        for (int i = 0; i < 16; i++) s += (int)k->q[16 * j + i] * q[16 * j + i];
+        main += k->sc[j] * s;
+        off += k->m[j] * bsum[j];
+    }
+    return k->d * da * (float)main - k->dmin * da * (float)off;
+}
+
 static void gemm_q8k_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
                             int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
     (void)scratch;
@@ -231,20 +247,41 @@ static void gemm_q8k_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
         for (int64_t b = 0; b < nb; b++) {
             kblock k;
             kblock_unpack(wtype, wr + (size_t)b * bsz, &k);
-            for (int t = 0; t < nt; t++) {
-                const uint8_t *row = act + (size_t)t * act_stride;
-                const int8_t *q = (const int8_t *)row + 256 * b;
-                float da = ((const float *)(const void *)(row + n))[b];
-                const int16_t *bsum = (const int16_t *)(const void *)(row + n + 4 * (n / 256)) + 16 * b;
-                int main = 0, off = 0;
-                for (int j = 0; j < 16; j++) {
-                    int s = 0;
-                    for (int i = 0; i < 16; i++) s += (int)k.q[16 * j + i] * q[16 * j + i];
-                    main += k.sc[j] * s;
-                    off += k.m[j] * bsum[j];
-                }
-                out[(size_t)t * ldo + (size_t)r] += k.d * da * (float)main - k.dmin * da * (float)off;
+            for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] += kblock_dot_scalar(&k, act + (size_t)t * act_stride, n, b);
+        }
+    }
+}
+
+/* Row r (0..15) of a QDOT_Q4_K16 super-block step (layout in qdot.h). */
+static void kblock_from_q4_k16(const uint8_t *step, int r, kblock *k) {
+    k->d = f16_at(step + 2 * r);
+    k->dmin = f16_at(step + 32 + 2 * r);
+    for (int j = 0; j < 8; j++) {
+        uint8_t lo = step[64 + 16 * j + r], hi = step[192 + 16 * (j / 2) + r];
+        k->sc[2 * j] = k->sc[2 * j + 1] = lo & 63;
+        k->m[2 * j] = k->m[2 * j + 1] = lo >> 6 | ((hi >> (4 * (j & 1))) & 15) << 2;
+    }
+    for (int g = 0; g < 4; g++)
+        for (int kq = 0; kq < 8; kq++)
+            for (int i = 0; i < 4; i++) {
+                uint8_t v = step[256 + 512 * g + 64 * kq + 4 * r + i];
+                k->q[64 * g + 4 * kq + i] = v & 15;
+                k->q[64 * g + 32 + 4 * kq + i] = v >> 4;
             }
+}
+
+static void gemm_q4_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
+                               int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
+    (void)wtype;
+    (void)scratch;
+    assert(nr % 16 == 0);
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *panel = w + (size_t)(r / 16) * 16 * w_stride;
+        for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] = 0.0f;
+        for (int64_t b = 0; b < n / 256; b++) {
+            kblock k;
+            kblock_from_q4_k16(panel + (size_t)b * 2304, r % 16, &k);
+            for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] += kblock_dot_scalar(&k, act + (size_t)t * act_stride, n, b);
         }
     }
 }
@@ -252,7 +289,7 @@ static void gemm_q8k_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
 /* ---- repacked layouts ------------------------------------------------------------- */
 
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
-    if (type == GGML_TYPE_Q4_K) return n % 256 == 0 ? QDOT_Q4_KR : 0;
+    if (type == GGML_TYPE_Q4_K) return n % 256 ? 0 : n_rows % 16 ? QDOT_Q4_KR : QDOT_Q4_K16;
     if (type == GGML_TYPE_Q6_K) return n % 256 == 0 ? QDOT_Q6_KR : 0;
     if (n_rows % 4 || n % 128) return 0;
     if (type == GGML_TYPE_Q4_0) return QDOT_Q4_0R;
@@ -310,11 +347,49 @@ static void repack_q6_k(const uint8_t *src, uint8_t *dst, int64_t nb) {
     }
 }
 
+/* Repacks 16 rows (row bytes apart) of n / 256 Q4_K super-blocks from src
+ * into one QDOT_Q4_K16 panel at dst. */
+static void repack_q4_k16(const uint8_t *src, size_t row, uint8_t *dst, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *step = dst + 2304 * b;
+        memset(step + 192, 0, 64);
+        for (int r = 0; r < 16; r++) {
+            const uint8_t *blk = src + (size_t)r * row + 144 * (size_t)b;
+            kblock k;
+            kblock_unpack(GGML_TYPE_Q4_K, blk, &k);
+            memcpy(step + 2 * r, blk, 2);
+            memcpy(step + 32 + 2 * r, blk + 2, 2);
+            for (int j = 0; j < 8; j++) {
+                step[64 + 16 * j + r] = (uint8_t)(k.sc[2 * j] | (k.m[2 * j] & 3) << 6);
+                step[192 + 16 * (j / 2) + r] |= (uint8_t)((k.m[2 * j] >> 2) << (4 * (j & 1)));
+            }
+            for (int g = 0; g < 4; g++)
+                for (int kq = 0; kq < 8; kq++)
+                    for (int i = 0; i < 4; i++)
+                        step[256 + 512 * g + 64 * kq + 4 * r + i] = (uint8_t)(k.q[64 * g + 4 * kq + i] | k.q[64 * g + 32 + 4 * kq + i] << 4);
+        }
+    }
+}
+
+int qdot_panel_rows(uint32_t type) {
+    switch (type) {
+    case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return 4;
+    case QDOT_Q4_K16: return 16;
+    default: return 1;
+    }
+}
+
 void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
     uint32_t rt = qdot_repack_type(type, n_rows, n);
     assert(rt);
     if (rt == QDOT_Q4_KR) {
         repack_q4_k(src, dst, n_rows * (n / 256));
+        return;
+    }
+    if (rt == QDOT_Q4_K16) {
+        size_t row = (size_t)(n / 256) * 144;
+        for (int64_t p = 0; p < n_rows / 16; p++)
+            repack_q4_k16((const uint8_t *)src + (size_t)p * 16 * row, row, (uint8_t *)dst + (size_t)p * 16 * row, n / 256);
         return;
     }
     if (rt == QDOT_Q6_KR) {
@@ -404,6 +479,7 @@ qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: case QDOT_Q4_KR: case QDOT_Q6_KR: return gemm_q8k_scalar;
+    case QDOT_Q4_K16: return gemm_q4_k16_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

@@ -68,13 +68,27 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S }
  * in its low six bits and bits 2k, 2k+1 of element i of group 3 in its top
  * two. It needs only n % 256 == 0 and uses QDOT_ACT_Q8K activations.
  *
- * The panel types need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
+ * QDOT_Q4_K16 is a Q4_K matrix in panels of 16 rows (n_rows % 16 == 0,
+ * n % 256 == 0), read 16 rows at a time so that each 32-bit lane of a
+ * vector is one row: no horizontal sums, and the per-sub-block scales are
+ * one vector multiply for all 16 rows. Panel p holds rows 16p..16p+15
+ * (starting where its first row would), super-block b of all 16 rows in
+ * the 2304 bytes from 2304 b (the same bytes as 16 Q4_K blocks):
+ *   0     f16 d[16], one per row
+ *   32    f16 dmin[16]
+ *   64    for sub-block j = 0..7, 16 bytes: byte r = sc[r][j] | (m[r][j] & 3) << 6
+ *   192   for j = 2i, 2i+1 (i = 0..3), 16 bytes: byte r = m[r][2i] >> 2 | (m[r][2i+1] >> 2) << 4
+ *   256   for group g = 0..3 and quad k = 0..7, 64 bytes: bytes 4r..4r+3 hold
+ *         elements 64g + 4k + i (i < 4) of row r in their low nibbles and
+ *         elements 64g + 32 + 4k + i in their high ones
+ *
+ * The 4-row panel types need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
  * i8 q[128] by position, then (after all n values) i32 c[n/8]: for each lane
  * -8 x the sum of the 8 values lanes A and B hold (the Q4_0 offset, folded
  * into the integer sum), then f32 dl[n/8]: the lane's block scale. Kernels
  * for them take tiles of whole panels. */
 enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_KR = 0x1000 | 12,
-       QDOT_Q6_KR = 0x1000 | 14 };
+       QDOT_Q6_KR = 0x1000 | 14, QDOT_Q4_K16 = 0x2000 | 12 };
 
 /* The byte of a QDOT_ACT_Q8S row (or of a QDOT_Q8_0R panel row) that holds
  * element e: its position within its 128-element step (see above). */
@@ -85,6 +99,8 @@ static inline int64_t qdot_q8s_pos(int64_t e) {
 
 /* The repacked type for an n_rows x n matrix of `type`, or 0 if none. */
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n);
+/* Rows per panel of a weight type: a kernel for it takes whole panels. */
+int qdot_panel_rows(uint32_t type);
 /* Repacks n_rows rows of n elements from src into dst (the same size). */
 void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n);
 

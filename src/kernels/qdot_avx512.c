@@ -366,6 +366,95 @@ AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
         for (int t = 0; t < T; t++) out[(size_t)t * ldo + (size_t)r] = hsum512(acc[r][t]);
 }
 
+/* ---- Q4_K in 16-row panels (QDOT_Q4_K16, see qdot.h) ------------------------------- */
+
+/* out[t * ldo + r] for the 16 rows of one panel and T <= 4 activation rows
+ * (QDOT_ACT_Q8K). Lane r of every vector is row r: per 4 elements of a
+ * sub-block one dpbusd of 16 rows' weights with the 4 activations
+ * broadcast; per sub-block one multiply by the 16 rows' scales; the
+ * offsets sum m x (activation sums of 32) as four 16-bit multiply-adds of
+ * (m[2i], m[2i+1]) pairs per super-block. The same steps for every T, so a
+ * token's result does not depend on the batch it came in. */
+AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m128i m3f = _mm_set1_epi8(0x3F), m03 = _mm_set1_epi8(0x03), m3c = _mm_set1_epi8(0x3C);
+    const int64_t nb = n / 256;
+    __m512 acc[4];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *step = w + (size_t)b * 2304;
+        prefetch_stream(step, 2304);
+        /* scales (dwords, per sub-block) and min pairs (words, per pair of sub-blocks) */
+        __m512i sc[8], mp[4];
+        for (int i = 0; i < 4; i++) {
+            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 64 + 32 * i));
+            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 80 + 32 * i));
+            __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(step + 192 + 16 * i));
+            sc[2 * i] = _mm512_cvtepu8_epi32(_mm_and_si128(s0, m3f));
+            sc[2 * i + 1] = _mm512_cvtepu8_epi32(_mm_and_si128(s1, m3f));
+            __m128i mn0 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s0, 6), m03), _mm_and_si128(_mm_slli_epi16(h, 2), m3c));
+            __m128i mn1 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s1, 6), m03), _mm_and_si128(_mm_srli_epi16(h, 2), m3c));
+            __m256i pairs = _mm256_set_m128i(_mm_unpackhi_epi8(mn0, mn1), _mm_unpacklo_epi8(mn0, mn1));
+            mp[i] = _mm512_cvtepu8_epi16(pairs); /* dword lane r: (m[r][2i], m[r][2i+1]) */
+        }
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
+        __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 32)));
+        __m512i isum[4];
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+        for (int g = 0; g < 4; g++) {
+            __m512i ia[4], ib[4];
+            for (int t = 0; t < T; t++) ia[t] = ib[t] = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k++) {
+                __m512i x = _mm512_loadu_si512((const void *)(step + 256 + 512 * g + 64 * k));
+                __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+                for (int t = 0; t < T; t++) {
+                    const uint8_t *a = act + (size_t)t * act_stride + 256 * b + 64 * g + 4 * k;
+                    int32_t a0, a1;
+                    memcpy(&a0, a, 4);
+                    memcpy(&a1, a + 32, 4);
+                    ia[t] = _mm512_dpbusd_epi32(ia[t], lo, _mm512_set1_epi32(a0));
+                    ib[t] = _mm512_dpbusd_epi32(ib[t], hi, _mm512_set1_epi32(a1));
+                }
+            }
+            for (int t = 0; t < T; t++)
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(ia[t], sc[2 * g]), _mm512_mullo_epi32(ib[t], sc[2 * g + 1])));
+        }
+        for (int t = 0; t < T; t++) {
+            const uint8_t *row = act + (size_t)t * act_stride;
+            float da = ((const float *)(const void *)(row + n))[b];
+            /* activation sums of the 8 sub-blocks of 32, as 4 (even, odd) word pairs */
+            const uint8_t *bs = row + n + 4 * nb + 32 * b;
+            __m128i s32 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(const void *)bs), _mm_loadu_si128((const __m128i *)(const void *)(bs + 16)));
+            int32_t pr[4];
+            _mm_storeu_si128((__m128i *)(void *)pr, s32);
+            __m512i mo = _mm512_setzero_si512();
+            for (int i = 0; i < 4; i++) mo = _mm512_dpwssd_epi32(mo, mp[i], _mm512_set1_epi32(pr[i]));
+            __m512 vda = _mm512_set1_ps(da);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, vda), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_mul_ps(dmin, vda), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
+}
+
+/* Walks whole 16-row panels in tiles of up to 4 tokens. */
+static void gemm_q4_k16(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
+                        float *out, size_t ldo, int nr, int nt, float *scratch) {
+    (void)wtype;
+    (void)scratch;
+    for (int r = 0; r + 16 <= nr; r += 16)
+        for (int t = 0; t < nt; t += 4) {
+            const uint8_t *wp = w + (size_t)r * w_stride, *ap = act + (size_t)t * act_stride;
+            float *op = out + (size_t)t * ldo + (size_t)r;
+            switch (nt - t < 4 ? nt - t : 4) {
+            case 1: tile_q4_k16(wp, ap, act_stride, n, op, ldo, 1); break;
+            case 2: tile_q4_k16(wp, ap, act_stride, n, op, ldo, 2); break;
+            case 3: tile_q4_k16(wp, ap, act_stride, n, op, ldo, 3); break;
+            default: tile_q4_k16(wp, ap, act_stride, n, op, ldo, 4); break;
+            }
+        }
+}
+
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
 /* k_quad_idx[r][i] = 4r + i/4: lane i of panel row r takes the scale of
@@ -618,6 +707,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q8_0R: return gemm_q8_0r;
     case QDOT_Q4_KR: return gemm_q4_kr;
     case QDOT_Q6_KR: return gemm_q6_kr;
+    case QDOT_Q4_K16: return gemm_q4_k16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

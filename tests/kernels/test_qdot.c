@@ -39,15 +39,17 @@ static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
     return (int8_t)row[i] * (double)((const float *)(const void *)(row + n))[i / 256];
 }
 
+enum { NR = 16, NT = 6 }; /* weight rows (a whole 16-row panel), activation rows */
+
 /* Checks the kernels of `type` (or of its repacked layout when repack is
- * set: the expectation still comes from the original blocks). */
-static void check(uint32_t type, int64_t n, bool repack) {
-    enum { NR = 8, NT = 6 };
+ * set, repacked `group` rows at a time: the expectation still comes from
+ * the original blocks). */
+static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
     float *w = malloc(sizeof(float) * (size_t)n * NR), *x = malloc(sizeof(float) * (size_t)n * NT);
     float *wd = malloc(sizeof(float) * (size_t)n), *scratch = malloc(sizeof(float) * (size_t)n);
     size_t wrow = ggml_row_size(type, n);
     uint8_t *wq = malloc(wrow * NR);
-    uint32_t ktype = repack ? qdot_repack_type(type, NR, n) : type;
+    uint32_t ktype = repack ? qdot_repack_type(type, group, n) : type;
     if (repack) assert_true(ktype != 0);
     qdot_act f = qdot_act_for(ktype, n);
     size_t arow = qdot_act_row_bytes(f, n);
@@ -104,13 +106,13 @@ static void check(uint32_t type, int64_t n, bool repack) {
     if (repack) {
         wk = malloc(wrow * NR);
         assert_non_null(wk);
-        qdot_repack(type, wq, wk, NR, n);
+        for (int r = 0; r < NR; r += group) qdot_repack(type, wq + (size_t)r * wrow, wk + (size_t)r * wrow, group, n);
     }
     for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
         qdot_gemm_fn g = qdot_gemm_get(ktype, (cpu_level)lvl);
         assert_non_null(g);
         /* every sub-range, so tile edges of all sizes are exercised */
-        for (int nr = repack ? 4 : 1; nr <= NR; nr += repack ? 4 : 3) /* repacked: whole 4-row panels */
+        for (int nr = qdot_panel_rows(ktype); nr <= NR; nr += repack ? qdot_panel_rows(ktype) : 3) /* whole panels */
             for (int nt = 1; nt <= NT; nt++) {
                 float out[NT][NR];
                 memset(out, 0xff, sizeof out);
@@ -133,6 +135,9 @@ static void check(uint32_t type, int64_t n, bool repack) {
     free(aq);
 }
 
+/* Repacked (when repack is set) as one matrix of all NR rows. */
+static void check(uint32_t type, int64_t n, bool repack) { check_rows(type, n, repack, NR); }
+
 static void check_type(uint32_t type, int64_t n) { check(type, n, false); }
 
 static void test_repacked(void **state) {
@@ -147,8 +152,11 @@ static void test_repacked(void **state) {
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 8, 64 * 5), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q5_0, 12, 32 * 9), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 6, 1024), 0);
-    check(GGML_TYPE_Q4_K, 1024, true);
+    check(GGML_TYPE_Q4_K, 1024, true); /* 16-row panels */
     check(GGML_TYPE_Q4_K, 256 * 3, true);
+    check_rows(GGML_TYPE_Q4_K, 1024, true, 8); /* row by row (QDOT_Q4_KR) */
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 16, 1024), QDOT_Q4_K16);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 8, 1024), QDOT_Q4_KR);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 8, 128 * 3), 0);
     check(GGML_TYPE_Q6_K, 1024, true);
     check(GGML_TYPE_Q6_K, 256 * 3, true);
