@@ -15,7 +15,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return n % 32 == 0 ? QDOT_ACT_Q8B : QDOT_ACT_F32;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
-    case QDOT_Q4_KR: case QDOT_Q6_KR: case QDOT_Q4_K16: return QDOT_ACT_Q8K;
+    case QDOT_Q4_KR: case QDOT_Q6_KR: case QDOT_Q4_K16: case QDOT_Q6_K16: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
     default: return QDOT_ACT_F32;
     }
@@ -270,17 +270,31 @@ static void kblock_from_q4_k16(const uint8_t *step, int r, kblock *k) {
             }
 }
 
-static void gemm_q4_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
-                               int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
-    (void)wtype;
+/* Row r (0..15) of a QDOT_Q6_K16 super-block step (layout in qdot.h). */
+static void kblock_from_q6_k16(const uint8_t *step, int r, kblock *k) {
+    k->d = f16_at(step + 2 * r);
+    k->dmin = 32.0f * k->d;
+    for (int j = 0; j < 16; j++) k->sc[j] = k->m[j] = (int8_t)step[32 + 16 * j + r];
+    for (int c = 0; c < 64; c++)
+        for (int i = 0; i < 4; i++) {
+            uint8_t lo = step[288 + 64 * (c % 32) + 4 * r + i], hi = step[2336 + 64 * (c % 16) + 4 * r + i];
+            k->q[4 * c + i] = (uint8_t)((c < 32 ? lo & 15 : lo >> 4) | ((hi >> (2 * (c / 16))) & 3) << 4);
+        }
+}
+
+/* The scalar kernel of the 16-row panel types. */
+static void gemm_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
+                            int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
     (void)scratch;
     assert(nr % 16 == 0);
+    size_t step_bytes = wtype == QDOT_Q4_K16 ? 2304 : 3360;
     for (int r = 0; r < nr; r++) {
         const uint8_t *panel = w + (size_t)(r / 16) * 16 * w_stride;
         for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] = 0.0f;
         for (int64_t b = 0; b < n / 256; b++) {
             kblock k;
-            kblock_from_q4_k16(panel + (size_t)b * 2304, r % 16, &k);
+            if (wtype == QDOT_Q4_K16) kblock_from_q4_k16(panel + (size_t)b * step_bytes, r % 16, &k);
+            else kblock_from_q6_k16(panel + (size_t)b * step_bytes, r % 16, &k);
             for (int t = 0; t < nt; t++) out[(size_t)t * ldo + (size_t)r] += kblock_dot_scalar(&k, act + (size_t)t * act_stride, n, b);
         }
     }
@@ -290,7 +304,7 @@ static void gemm_q4_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride
 
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
     if (type == GGML_TYPE_Q4_K) return n % 256 ? 0 : n_rows % 16 ? QDOT_Q4_KR : QDOT_Q4_K16;
-    if (type == GGML_TYPE_Q6_K) return n % 256 == 0 ? QDOT_Q6_KR : 0;
+    if (type == GGML_TYPE_Q6_K) return n % 256 ? 0 : n_rows % 16 ? QDOT_Q6_KR : QDOT_Q6_K16;
     if (n_rows % 4 || n % 128) return 0;
     if (type == GGML_TYPE_Q4_0) return QDOT_Q4_0R;
     if (type == GGML_TYPE_Q5_0) return QDOT_Q5_0R;
@@ -371,10 +385,32 @@ static void repack_q4_k16(const uint8_t *src, size_t row, uint8_t *dst, int64_t 
     }
 }
 
+/* Repacks 16 rows (row bytes apart) of n / 256 Q6_K super-blocks from src
+ * into one QDOT_Q6_K16 panel at dst. */
+static void repack_q6_k16(const uint8_t *src, size_t row, uint8_t *dst, int64_t nb) {
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *step = dst + 3360 * b;
+        memset(step + 288, 0, 3360 - 288);
+        for (int r = 0; r < 16; r++) {
+            const uint8_t *blk = src + (size_t)r * row + 210 * (size_t)b;
+            kblock k;
+            kblock_unpack(GGML_TYPE_Q6_K, blk, &k);
+            memcpy(step + 2 * r, blk + 208, 2);
+            for (int j = 0; j < 16; j++) step[32 + 16 * j + r] = blk[192 + j];
+            for (int c = 0; c < 64; c++)
+                for (int i = 0; i < 4; i++) {
+                    int q = k.q[4 * c + i];
+                    step[288 + 64 * (c % 32) + 4 * r + i] |= (uint8_t)((q & 15) << (c < 32 ? 0 : 4));
+                    step[2336 + 64 * (c % 16) + 4 * r + i] |= (uint8_t)((q >> 4) << (2 * (c / 16)));
+                }
+        }
+    }
+}
+
 int qdot_panel_rows(uint32_t type) {
     switch (type) {
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return 4;
-    case QDOT_Q4_K16: return 16;
+    case QDOT_Q4_K16: case QDOT_Q6_K16: return 16;
     default: return 1;
     }
 }
@@ -386,10 +422,14 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
         repack_q4_k(src, dst, n_rows * (n / 256));
         return;
     }
-    if (rt == QDOT_Q4_K16) {
-        size_t row = (size_t)(n / 256) * 144;
-        for (int64_t p = 0; p < n_rows / 16; p++)
-            repack_q4_k16((const uint8_t *)src + (size_t)p * 16 * row, row, (uint8_t *)dst + (size_t)p * 16 * row, n / 256);
+    if (rt == QDOT_Q4_K16 || rt == QDOT_Q6_K16) {
+        size_t row = (size_t)(n / 256) * (rt == QDOT_Q4_K16 ? 144 : 210);
+        for (int64_t p = 0; p < n_rows / 16; p++) {
+            const uint8_t *s = (const uint8_t *)src + (size_t)p * 16 * row;
+            uint8_t *d = (uint8_t *)dst + (size_t)p * 16 * row;
+            if (rt == QDOT_Q4_K16) repack_q4_k16(s, row, d, n / 256);
+            else repack_q6_k16(s, row, d, n / 256);
+        }
         return;
     }
     if (rt == QDOT_Q6_KR) {
@@ -479,7 +519,7 @@ qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: case QDOT_Q4_KR: case QDOT_Q6_KR: return gemm_q8k_scalar;
-    case QDOT_Q4_K16: return gemm_q4_k16_scalar;
+    case QDOT_Q4_K16: case QDOT_Q6_K16: return gemm_k16_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

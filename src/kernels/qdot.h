@@ -82,13 +82,24 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S }
  *         elements 64g + 4k + i (i < 4) of row r in their low nibbles and
  *         elements 64g + 32 + 4k + i in their high ones
  *
+ * QDOT_Q6_K16 is a Q6_K matrix in the same kind of 16-row panels (lane r:
+ * row r), super-block b of the 16 rows in the 3360 bytes from 3360 b, with
+ * quad c = elements 4c..4c+3 (c < 64):
+ *   0     f16 d[16], one per row
+ *   32    for sub-block j = 0..15 (16 elements), 16 bytes: the i8 scale of row r
+ *   288   for v = 0..31, 64 bytes: bytes 4r..4r+3 hold the low 4 bits of
+ *         quad v of row r in their low nibbles, of quad v + 32 in their high
+ *   2336  for u = 0..15, 64 bytes: bits 2f, 2f+1 of bytes 4r..4r+3 hold the
+ *         top 2 bits of quad u + 16f of row r (f = 0..3)
+ *
  * The 4-row panel types need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
  * i8 q[128] by position, then (after all n values) i32 c[n/8]: for each lane
  * -8 x the sum of the 8 values lanes A and B hold (the Q4_0 offset, folded
  * into the integer sum), then f32 dl[n/8]: the lane's block scale. Kernels
  * for them take tiles of whole panels. */
 enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_KR = 0x1000 | 12,
-       QDOT_Q6_KR = 0x1000 | 14, QDOT_Q4_K16 = 0x2000 | 12 };
+       QDOT_Q6_KR = 0x1000 | 14, QDOT_Q4_K16 = 0x2000 | 12,
+       QDOT_Q6_K16 = 0x2000 | 14 };
 
 /* The byte of a QDOT_ACT_Q8S row (or of a QDOT_Q8_0R panel row) that holds
  * element e: its position within its 128-element step (see above). */

@@ -437,23 +437,93 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-/* Walks whole 16-row panels in tiles of up to 4 tokens. */
-static void gemm_q4_k16(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
-                        float *out, size_t ldo, int nr, int nt, float *scratch) {
-    (void)wtype;
-    (void)scratch;
-    for (int r = 0; r + 16 <= nr; r += 16)
-        for (int t = 0; t < nt; t += 4) {
-            const uint8_t *wp = w + (size_t)r * w_stride, *ap = act + (size_t)t * act_stride;
-            float *op = out + (size_t)t * ldo + (size_t)r;
-            switch (nt - t < 4 ? nt - t : 4) {
-            case 1: tile_q4_k16(wp, ap, act_stride, n, op, ldo, 1); break;
-            case 2: tile_q4_k16(wp, ap, act_stride, n, op, ldo, 2); break;
-            case 3: tile_q4_k16(wp, ap, act_stride, n, op, ldo, 3); break;
-            default: tile_q4_k16(wp, ap, act_stride, n, op, ldo, 4); break;
+/* As tile_q4_k16 for QDOT_Q6_K16: the 6-bit values of quads u, u + 16,
+ * u + 32, u + 48 from two low-bit vectors and one high-bit vector (one
+ * ternary-logic merge each), one dpbusd per quad and token into the
+ * accumulator of its 16-element sub-block; per sub-block one multiply by
+ * the 16 rows' signed scales; the -32 offset as 32 d x sum_j sc_j x
+ * (activation sum of sub-block j), eight 16-bit multiply-adds of
+ * (sc[2i], sc[2i+1]) pairs. */
+AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const int64_t nb = n / 256;
+    __m512 acc[4];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *step = w + (size_t)b * 3360;
+        prefetch_stream(step, 3360);
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
+        __m512i isum[4];
+        for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
+        for (int s4 = 0; s4 < 4; s4++) { /* quads u = 4 s4 .. 4 s4 + 3: sub-blocks s4, s4 + 4, s4 + 8, s4 + 12 */
+            __m512i sa[4][4];
+            for (int t = 0; t < T; t++)
+                for (int f = 0; f < 4; f++) sa[t][f] = _mm512_setzero_si512();
+            for (int uu = 0; uu < 4; uu++) {
+                const int u = 4 * s4 + uu;
+                __m512i lA = _mm512_loadu_si512((const void *)(step + 288 + 64 * u));        /* quads u (low), u + 32 (high) */
+                __m512i lB = _mm512_loadu_si512((const void *)(step + 288 + 64 * (u + 16))); /* quads u + 16, u + 48 */
+                __m512i h = _mm512_loadu_si512((const void *)(step + 2336 + 64 * u));
+                __m512i q[4];
+                q[0] = _mm512_ternarylogic_epi32(lA, m4, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30), 0xEA);
+                q[1] = _mm512_ternarylogic_epi32(lB, m4, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30), 0xEA);
+                q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lA, 4), m4, _mm512_and_si512(h, m30), 0xEA);
+                q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lB, 4), m4, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30), 0xEA);
+                for (int t = 0; t < T; t++) {
+                    const uint8_t *a = act + (size_t)t * act_stride + 256 * b;
+                    for (int f = 0; f < 4; f++) { /* quad u + 16 f: elements 4u + 64 f .. +3 */
+                        int32_t av;
+                        memcpy(&av, a + 4 * u + 64 * f, 4);
+                        sa[t][f] = _mm512_dpbusd_epi32(sa[t][f], q[f], _mm512_set1_epi32(av));
+                    }
+                }
+            }
+            for (int f = 0; f < 4; f++) {
+                __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * (s4 + 4 * f))));
+                for (int t = 0; t < T; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sa[t][f], sc));
             }
         }
+        /* offsets: dword lane r of sp[i] = (sc[r][2i], sc[r][2i+1]) as words */
+        __m512i sp[8];
+        for (int i = 0; i < 8; i++) {
+            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 32 * i));
+            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 48 + 32 * i));
+            sp[i] = _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(s0, s1), _mm_unpacklo_epi8(s0, s1)));
+        }
+        __m512 dmin = _mm512_mul_ps(d, _mm512_set1_ps(32.0f));
+        for (int t = 0; t < T; t++) {
+            const uint8_t *row = act + (size_t)t * act_stride;
+            const int32_t *bs = (const int32_t *)(const void *)(row + n + 4 * nb + 32 * b); /* (bsum[2i], bsum[2i+1]) */
+            __m512i mo = _mm512_setzero_si512();
+            for (int i = 0; i < 8; i++) mo = _mm512_dpwssd_epi32(mo, sp[i], _mm512_set1_epi32(bs[i]));
+            __m512 vda = _mm512_set1_ps(((const float *)(const void *)(row + n))[b]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, vda), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_mul_ps(dmin, vda), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
+
+/* Walks whole 16-row panels in tiles of up to 4 tokens. */
+#define PANEL16_WALK(NAME, TILE)                                                                                          \
+    static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
+                     float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
+        (void)wtype;                                                                                                      \
+        (void)scratch;                                                                                                    \
+        for (int r = 0; r + 16 <= nr; r += 16)                                                                            \
+            for (int t = 0; t < nt; t += 4) {                                                                             \
+                const uint8_t *wp = w + (size_t)r * w_stride, *ap = act + (size_t)t * act_stride;                        \
+                float *op = out + (size_t)t * ldo + (size_t)r;                                                            \
+                switch (nt - t < 4 ? nt - t : 4) {                                                                        \
+                case 1: TILE(wp, ap, act_stride, n, op, ldo, 1); break;                                                   \
+                case 2: TILE(wp, ap, act_stride, n, op, ldo, 2); break;                                                   \
+                case 3: TILE(wp, ap, act_stride, n, op, ldo, 3); break;                                                   \
+                default: TILE(wp, ap, act_stride, n, op, ldo, 4); break;                                                  \
+                }                                                                                                         \
+            }                                                                                                             \
+    }
+PANEL16_WALK(gemm_q4_k16, tile_q4_k16)
+PANEL16_WALK(gemm_q6_k16, tile_q6_k16)
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
@@ -708,6 +778,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q4_KR: return gemm_q4_kr;
     case QDOT_Q6_KR: return gemm_q6_kr;
     case QDOT_Q4_K16: return gemm_q4_k16;
+    case QDOT_Q6_K16: return gemm_q6_k16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }
