@@ -368,6 +368,15 @@ AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
 
 /* ---- Q4_K in 16-row panels (QDOT_Q4_K16, see qdot.h) ------------------------------- */
 
+/* The end of a 16-row panel super-block for one token: acc += d x da x
+ * isum - dmin x da x mo, lane by lane (the float steps every token count
+ * shares). */
+AI __m512 k16_accumulate(__m512 acc, __m512i isum, __m512i mo, __m512 d, __m512 dmin, float da) {
+    __m512 vda = _mm512_set1_ps(da);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(d, vda), acc);
+    return _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_mul_ps(dmin, vda), acc);
+}
+
 /* out[t * ldo + r] for the 16 rows of one panel and T <= 4 activation rows
  * (QDOT_ACT_Q8K). Lane r of every vector is row r: per 4 elements of a
  * sub-block one dpbusd of 16 rows' weights with the 4 activations
@@ -429,9 +438,7 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
             _mm_storeu_si128((__m128i *)(void *)pr, s32);
             __m512i mo = _mm512_setzero_si512();
             for (int i = 0; i < 4; i++) mo = _mm512_dpwssd_epi32(mo, mp[i], _mm512_set1_epi32(pr[i]));
-            __m512 vda = _mm512_set1_ps(da);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, vda), acc[t]);
-            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_mul_ps(dmin, vda), acc[t]);
+            acc[t] = k16_accumulate(acc[t], isum[t], mo, d, dmin, da);
         }
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
@@ -496,9 +503,7 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
             const int32_t *bs = (const int32_t *)(const void *)(row + n + 4 * nb + 32 * b); /* (bsum[2i], bsum[2i+1]) */
             __m512i mo = _mm512_setzero_si512();
             for (int i = 0; i < 8; i++) mo = _mm512_dpwssd_epi32(mo, sp[i], _mm512_set1_epi32(bs[i]));
-            __m512 vda = _mm512_set1_ps(((const float *)(const void *)(row + n))[b]);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, vda), acc[t]);
-            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_mul_ps(dmin, vda), acc[t]);
+            acc[t] = k16_accumulate(acc[t], isum[t], mo, d, dmin, ((const float *)(const void *)(row + n))[b]);
         }
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
