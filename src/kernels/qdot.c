@@ -441,7 +441,6 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
         uint8_t *panel = (uint8_t *)dst + (size_t)p * 4 * row;
         for (int64_t g = 0; g < n / 128; g++) {
             uint8_t *step = panel + (size_t)g * panel_step_bytes(rt);
-            if (rt == QDOT_Q5_0R) memset(step + 256, 0, 64);
             for (int r = 0; r < 4; r++)
                 for (int k = 0; k < 4; k++) {
                     const uint8_t *b = (const uint8_t *)src + (size_t)(4 * p + r) * row + (size_t)(4 * g + k) * bsz;
@@ -451,13 +450,15 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
                     } else if (rt == QDOT_Q5_0R) {
                         /* Q5_0 block: f16 d, u32 qh (bit i: fifth bit of element i), u8 qs[16] */
                         memcpy(step + 64 * r + 16 * k, b + 6, 16);
+                        /* bits 0-15 of qh go to bits 16k.. of the row's word A, bits 16-31 to word B
+                         * (little-endian words, as the kernels load them) */
                         uint8_t *h = step + 256 + 16 * r;
-                        for (int i = 0; i < 32; i++) {
-                            int j = 16 * k + i % 16;
-                            if (b[2 + i / 8] >> (i % 8) & 1) h[(i < 16 ? 0 : 8) + j / 8] |= (uint8_t)(1u << (j % 8));
-                        }
+                        memcpy(h + 2 * k, b + 2, 2);
+                        memcpy(h + 8 + 2 * k, b + 4, 2);
                     } else {
-                        for (int i = 0; i < 32; i++) step[128 * r + qdot_q8s_pos(32 * k + i)] = b[2 + i];
+                        /* elements 0-15 to half A, 16-31 to half B (qdot_q8s_pos) */
+                        memcpy(step + 128 * r + 16 * k, b + 2, 16);
+                        memcpy(step + 128 * r + 64 + 16 * k, b + 18, 16);
                     }
                 }
         }
