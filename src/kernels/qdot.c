@@ -17,6 +17,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
     case QDOT_Q4_KR: case QDOT_Q6_KR: case QDOT_Q4_K16: case QDOT_Q6_K16: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
+    case QDOT_Q8_0X16: return QDOT_ACT_Q8B;
     default: return QDOT_ACT_F32;
     }
 }
@@ -300,11 +301,36 @@ static void gemm_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
     }
 }
 
+/* The scalar kernel of QDOT_Q8_0X16 (layout in qdot.h): each row's blocks
+ * read back from its panel, then as gemm_q8b_scalar. */
+static void gemm_q8_0x16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
+                                int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
+    (void)wtype;
+    (void)scratch;
+    assert(nr % 16 == 0);
+    for (int r = 0; r < nr; r++) {
+        const uint8_t *panel = w + (size_t)(r / 16) * 16 * w_stride;
+        for (int t = 0; t < nt; t++) {
+            const uint8_t *q = act + (size_t)t * act_stride;
+            const float *dl = (const float *)(const void *)(q + n);
+            float sum = 0.0f;
+            for (int64_t b = 0; b < n / 32; b++) {
+                const uint8_t *step = panel + (size_t)b * 544;
+                int isum = 0;
+                for (int e = 0; e < 32; e++) isum += (int8_t)step[32 + 64 * (e / 4) + 4 * (r % 16) + e % 4] * ((int)q[32 * b + e] - 128);
+                sum += f16_at(step + 2 * (r % 16)) * dl[8 * b] * (float)isum;
+            }
+            out[(size_t)t * ldo + (size_t)r] = sum;
+        }
+    }
+}
+
 /* ---- repacked layouts ------------------------------------------------------------- */
 
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
     if (type == GGML_TYPE_Q4_K) return n % 256 ? 0 : n_rows % 16 ? QDOT_Q4_KR : QDOT_Q4_K16;
     if (type == GGML_TYPE_Q6_K) return n % 256 ? 0 : n_rows % 16 ? QDOT_Q6_KR : QDOT_Q6_K16;
+    if (type == GGML_TYPE_Q8_0 && n_rows % 16 == 0 && n % 32 == 0) return QDOT_Q8_0X16;
     if (n_rows % 4 || n % 128) return 0;
     if (type == GGML_TYPE_Q4_0) return QDOT_Q4_0R;
     if (type == GGML_TYPE_Q5_0) return QDOT_Q5_0R;
@@ -410,7 +436,7 @@ static void repack_q6_k16(const uint8_t *src, size_t row, uint8_t *dst, int64_t 
 int qdot_panel_rows(uint32_t type) {
     switch (type) {
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return 4;
-    case QDOT_Q4_K16: case QDOT_Q6_K16: return 16;
+    case QDOT_Q4_K16: case QDOT_Q6_K16: case QDOT_Q8_0X16: return 16;
     default: return 1;
     }
 }
@@ -420,6 +446,19 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
     assert(rt);
     if (rt == QDOT_Q4_KR) {
         repack_q4_k(src, dst, n_rows * (n / 256));
+        return;
+    }
+    if (rt == QDOT_Q8_0X16) {
+        size_t row = (size_t)(n / 32) * 34;
+        for (int64_t p = 0; p < n_rows / 16; p++)
+            for (int64_t b = 0; b < n / 32; b++) {
+                uint8_t *step = (uint8_t *)dst + (size_t)p * 16 * row + 544 * (size_t)b;
+                for (int r = 0; r < 16; r++) {
+                    const uint8_t *blk = (const uint8_t *)src + (size_t)(16 * p + r) * row + 34 * (size_t)b;
+                    memcpy(step + 2 * r, blk, 2);
+                    for (int k = 0; k < 8; k++) memcpy(step + 32 + 64 * k + 4 * r, blk + 2 + 4 * k, 4);
+                }
+            }
         return;
     }
     if (rt == QDOT_Q4_K16 || rt == QDOT_Q6_K16) {
@@ -521,6 +560,7 @@ qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: case QDOT_Q4_KR: case QDOT_Q6_KR: return gemm_q8k_scalar;
     case QDOT_Q4_K16: case QDOT_Q6_K16: return gemm_k16_scalar;
+    case QDOT_Q8_0X16: return gemm_q8_0x16_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

@@ -92,6 +92,12 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S }
  *   2336  for u = 0..15, 64 bytes: bits 2f, 2f+1 of bytes 4r..4r+3 hold the
  *         top 2 bits of quad u + 16f of row r (f = 0..3)
  *
+ * QDOT_Q8_0X16 is a Q8_0 matrix in 16-row panels of the same kind
+ * (n_rows % 16 == 0, n % 32 == 0; QDOT_ACT_Q8B activations): block b of
+ * the 16 rows in the 544 bytes from 544 b: f16 d[16], one per row, then
+ * for quad k = 0..7 (elements 4k..4k+3) 64 bytes, bytes 4r..4r+3 the i8
+ * values of row r.
+ *
  * The 4-row panel types need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
  * i8 q[128] by position, then (after all n values) i32 c[n/8]: for each lane
  * -8 x the sum of the 8 values lanes A and B hold (the Q4_0 offset, folded
@@ -99,7 +105,7 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S }
  * for them take tiles of whole panels. */
 enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_KR = 0x1000 | 12,
        QDOT_Q6_KR = 0x1000 | 14, QDOT_Q4_K16 = 0x2000 | 12,
-       QDOT_Q6_K16 = 0x2000 | 14 };
+       QDOT_Q6_K16 = 0x2000 | 14, QDOT_Q8_0X16 = 0x2000 | 8 };
 
 /* The byte of a QDOT_ACT_Q8S row (or of a QDOT_Q8_0R panel row) that holds
  * element e: its position within its 128-element step (see above). */

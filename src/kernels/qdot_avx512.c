@@ -509,6 +509,37 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
+/* As tile_q4_k16 for QDOT_Q8_0X16 and QDOT_ACT_Q8B rows (values + 128,
+ * the unsigned operand, broadcast): per block and token 8 dpbusd, minus
+ * 128 x each row's weight sum (8 dpbusd per block, shared by the tokens),
+ * one conversion and one fma with the 16 rows' scales. */
+AI void tile_q8_0x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
+    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    __m512 acc[4];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        const uint8_t *step = w + (size_t)b * 544;
+        prefetch_stream(step, 544);
+        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
+        __m512i corr = _mm512_setzero_si512(), is[4];
+        for (int t = 0; t < T; t++) is[t] = _mm512_setzero_si512();
+        for (int k = 0; k < 8; k++) {
+            __m512i wv = _mm512_loadu_si512((const void *)(step + 32 + 64 * k));
+            corr = _mm512_dpbusd_epi32(corr, c80, wv);
+            for (int t = 0; t < T; t++) {
+                int32_t av;
+                memcpy(&av, act + (size_t)t * act_stride + 32 * b + 4 * k, 4);
+                is[t] = _mm512_dpbusd_epi32(is[t], _mm512_set1_epi32(av), wv);
+            }
+        }
+        for (int t = 0; t < T; t++) {
+            float da = ((const float *)(const void *)(act + (size_t)t * act_stride + n))[8 * b];
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(is[t], corr)), _mm512_mul_ps(d, _mm512_set1_ps(da)), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
+}
+
 /* Walks whole 16-row panels in tiles of up to 4 tokens. */
 #define PANEL16_WALK(NAME, TILE)                                                                                          \
     static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
@@ -529,6 +560,7 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
     }
 PANEL16_WALK(gemm_q4_k16, tile_q4_k16)
 PANEL16_WALK(gemm_q6_k16, tile_q6_k16)
+PANEL16_WALK(gemm_q8_0x16, tile_q8_0x16)
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
@@ -784,6 +816,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q6_KR: return gemm_q6_kr;
     case QDOT_Q4_K16: return gemm_q4_k16;
     case QDOT_Q6_K16: return gemm_q6_k16;
+    case QDOT_Q8_0X16: return gemm_q8_0x16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

@@ -146,10 +146,14 @@ static void test_repacked(void **state) {
     check(GGML_TYPE_Q4_0, 128 * 7, true); /* scales not a multiple of 16 */
     check(GGML_TYPE_Q5_0, 1024, true);
     check(GGML_TYPE_Q5_0, 128 * 7, true);
-    check(GGML_TYPE_Q8_0, 1024, true);
-    check(GGML_TYPE_Q8_0, 128 * 5, true);
+    check(GGML_TYPE_Q8_0, 1024, true); /* 16-row panels */
+    check(GGML_TYPE_Q8_0, 32 * 7, true);
+    check_rows(GGML_TYPE_Q8_0, 1024, true, 8); /* 4-row panels */
+    check_rows(GGML_TYPE_Q8_0, 128 * 5, true, 8);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 16, 32 * 7), QDOT_Q8_0X16);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 8, 96), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 8, 64 * 5), 0);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 12, 32 * 9), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q5_0, 12, 32 * 9), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 6, 1024), 0);
     check(GGML_TYPE_Q4_K, 1024, true); /* 16-row panels */
