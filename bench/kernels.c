@@ -9,7 +9,13 @@
  * (the figure that matters when TOKENS is 1: generation) and integer
  * multiply-adds per second (the one that matters for prompts). For a matrix
  * larger than the caches (the default 32768 x 8192) and TOKENS = 1 the bytes
- * per second compare directly with bench/membw. */
+ * per second compare directly with bench/membw.
+ *
+ * With -g G the same matrix is also repacked as G-row matrices are (-g 8:
+ * the 4-row panels), and the two layouts are timed call by call in turn
+ * (the mean of REPS calls each): on a shared host whose bandwidth drifts
+ * by 20% from one second to the next, only such interleaving compares
+ * layouts fairly. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,9 +46,9 @@ static float rnd(uint64_t *s) {
 int main(int argc, char **argv) {
     const char *tname = "Q4_0";
     int64_t rows = 32768, cols = 8192;
-    int nt = 1, threads = 1, reps = 20, huge = 0;
+    int nt = 1, threads = 1, reps = 20, huge = 0, group = 0;
     int c;
-    while ((c = getopt(argc, argv, "T:r:c:n:t:R:Hh")) != -1) {
+    while ((c = getopt(argc, argv, "T:r:c:n:t:R:g:Hh")) != -1) {
         switch (c) {
         case 'T': tname = optarg; break;
         case 'r': rows = atol(optarg); break;
@@ -51,7 +57,8 @@ int main(int argc, char **argv) {
         case 't': threads = atoi(optarg); break;
         case 'R': reps = atoi(optarg); break;
         case 'H': huge = 1; break;
-        default: fprintf(stderr, "usage: kernels [-T TYPE] [-r ROWS] [-c COLS] [-n TOKENS] [-t THREADS] [-R REPS]\n"); return 2;
+        case 'g': group = atoi(optarg); break;
+        default: fprintf(stderr, "usage: kernels [-T TYPE] [-r ROWS] [-c COLS] [-n TOKENS] [-t THREADS] [-R REPS] [-g GROUP]\n"); return 2;
         }
     }
     int type = ggml_type_from_name(tname);
@@ -91,14 +98,49 @@ int main(int argc, char **argv) {
     }
     w.data = wr;
     if (ops_set_threads(threads)) return 1;
+    if (group > 0) { /* two layouts of the same matrix, call by call in turn */
+        uint32_t rt2 = cpu_level_get() >= CPU_LEVEL_AVX512 ? qdot_repack_type((uint32_t)type, group, cols) : 0;
+        uint8_t *wr2 = NULL;
+        if (!rt || !rt2 || rows % group) {
+            fprintf(stderr, "kernels: -g %d: no second repacked layout for this type and shape\n", group);
+            return 2;
+        }
+        if (posix_memalign((void **)&wr2, 2 << 20, bytes)) {
+            fprintf(stderr, "kernels: out of memory\n");
+            return 1;
+        }
+        if (huge) madvise(wr2, bytes, MADV_HUGEPAGE);
+        for (int64_t r = 0; r < rows; r += group)
+            qdot_repack((uint32_t)type, wq + (size_t)r * row_bytes, wr2 + (size_t)r * row_bytes, group, cols);
+        weight w2 = w;
+        w2.type = rt2;
+        w2.data = wr2;
+        const weight *ws[2] = {&w, &w2};
+        double total[2] = {0, 0};
+        for (int r = 0; r <= reps; r++) /* the first round is a warm-up */
+            for (int v = 0; v < 2; v++) {
+                double t0 = now_s();
+                if (op_matmul(out, ws[v], x, nt)) return 1;
+                if (r) total[v] += now_s() - t0;
+            }
+        for (int v = 0; v < 2; v++) {
+            double mean = total[v] / reps;
+            printf("%s %s %lldx%lld tokens %d threads %d, panels of %d rows: mean %.3f ms  %.2f GB/s weights  %.1f GMAC/s\n",
+                   tname, cpu_level_name(cpu_level_get()), (long long)rows, (long long)cols, nt, threads,
+                   qdot_panel_rows(ws[v]->type), mean * 1e3, (double)bytes / mean / 1e9, (double)rows * (double)cols * nt / mean / 1e9);
+        }
+        free(wr2);
+        reps = 0; /* the single-layout timing below is skipped */
+    }
     double best = 1e30;
-    for (int r = 0; r <= reps; r++) { /* the first is a warm-up */
+    for (int r = 0; reps && r <= reps; r++) { /* the first is a warm-up */
         double t0 = now_s();
         if (op_matmul(out, &w, x, nt)) return 1;
         double dt = now_s() - t0;
         if (r && dt < best) best = dt;
     }
-    printf("%s %s %lldx%lld tokens %d threads %d: %.3f ms  %.2f GB/s weights  %.1f GMAC/s\n", tname,
+    if (reps)
+        printf("%s %s %lldx%lld tokens %d threads %d: %.3f ms  %.2f GB/s weights  %.1f GMAC/s\n", tname,
            cpu_level_name(cpu_level_get()), (long long)rows, (long long)cols, nt, threads, best * 1e3,
            (double)bytes / best / 1e9, (double)rows * (double)cols * nt / best / 1e9);
     free(src);

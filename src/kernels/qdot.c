@@ -17,7 +17,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
     case QDOT_Q4_KR: case QDOT_Q6_KR: case QDOT_Q4_K16: case QDOT_Q6_K16: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
-    case QDOT_Q8_0X16: return QDOT_ACT_Q8B;
+    case QDOT_Q4_0X16: case QDOT_Q8_0X16: return QDOT_ACT_Q8D;
     default: return QDOT_ACT_F32;
     }
 }
@@ -30,6 +30,7 @@ size_t qdot_act_row_bytes(qdot_act f, int64_t n) {
     case QDOT_ACT_Q8B: return round64(un + un);
     case QDOT_ACT_Q8K: return round64(un + 4 * (un / 256) + 2 * (un / 16));
     case QDOT_ACT_Q8S: return round64(2 * un);
+    case QDOT_ACT_Q8D: return round64(un + un / 4);
     case QDOT_ACT_F32: break;
     }
     return round64(4 * un);
@@ -60,6 +61,24 @@ void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
             float d = absmax(xb, 32) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
             for (int i = 0; i < 32; i++) dst[32 * b + i] = (uint8_t)(q8(xb[i], id) + 128);
             for (int i = 0; i < 8; i++) dl[8 * b + i] = d;
+        }
+        return;
+    }
+    if (f == QDOT_ACT_Q8D) {
+        assert(n % 32 == 0);
+        float *dl = (float *)(void *)(dst + n);
+        int32_t *bs = (int32_t *)(void *)(dst + n + n / 8);
+        for (int64_t b = 0; b < n / 32; b++) {
+            const float *xb = x + 32 * b;
+            float d = absmax(xb, 32) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            int sum = 0;
+            for (int i = 0; i < 32; i++) {
+                int v = q8(xb[i], id);
+                dst[32 * b + i] = (uint8_t)(int8_t)v;
+                sum += v;
+            }
+            dl[b] = d;
+            bs[b] = sum;
         }
         return;
     }
@@ -301,24 +320,34 @@ static void gemm_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
     }
 }
 
-/* The scalar kernel of QDOT_Q8_0X16 (layout in qdot.h): each row's blocks
- * read back from its panel, then as gemm_q8b_scalar. */
-static void gemm_q8_0x16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
-                                int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
-    (void)wtype;
+/* Bytes of one 128-element step of a QDOT_Q4_0X16 or QDOT_Q8_0X16 panel. */
+static size_t x16_step_bytes(uint32_t rtype) { return rtype == QDOT_Q8_0X16 ? 2176 : 1152; }
+
+/* Weight e (0..31) of block k of row r in a QDOT_Q4_0X16 / QDOT_Q8_0X16
+ * step (layout in qdot.h), as a signed value. */
+static int x16_weight(uint32_t rtype, const uint8_t *step, int k, int r, int e) {
+    if (rtype == QDOT_Q8_0X16) return (int)step[128 + 512 * k + 64 * (e / 4) + 4 * r + e % 4] - 128;
+    uint8_t byte = step[128 + 256 * k + 64 * ((e % 16) / 4) + 4 * r + e % 4];
+    return (e < 16 ? byte & 0x0F : byte >> 4) - 8;
+}
+
+/* The scalar kernel of QDOT_Q4_0X16 and QDOT_Q8_0X16: each row's blocks
+ * read back from its panel, dotted with QDOT_ACT_Q8D rows. */
+static void gemm_x16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
+                            int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
     (void)scratch;
     assert(nr % 16 == 0);
     for (int r = 0; r < nr; r++) {
         const uint8_t *panel = w + (size_t)(r / 16) * 16 * w_stride;
         for (int t = 0; t < nt; t++) {
-            const uint8_t *q = act + (size_t)t * act_stride;
-            const float *dl = (const float *)(const void *)(q + n);
+            const int8_t *q = (const int8_t *)(act + (size_t)t * act_stride);
+            const float *dl = (const float *)(const void *)(act + (size_t)t * act_stride + n);
             float sum = 0.0f;
             for (int64_t b = 0; b < n / 32; b++) {
-                const uint8_t *step = panel + (size_t)b * 544;
-                int isum = 0;
-                for (int e = 0; e < 32; e++) isum += (int8_t)step[32 + 64 * (e / 4) + 4 * (r % 16) + e % 4] * ((int)q[32 * b + e] - 128);
-                sum += f16_at(step + 2 * (r % 16)) * dl[8 * b] * (float)isum;
+                const uint8_t *step = panel + (size_t)(b / 4) * x16_step_bytes(wtype);
+                int k = (int)(b % 4), isum = 0;
+                for (int e = 0; e < 32; e++) isum += x16_weight(wtype, step, k, r % 16, e) * q[32 * b + e];
+                sum += f16_at(step + 32 * k + 2 * (r % 16)) * dl[b] * (float)isum;
             }
             out[(size_t)t * ldo + (size_t)r] = sum;
         }
@@ -330,8 +359,10 @@ static void gemm_q8_0x16_scalar(uint32_t wtype, const uint8_t *w, size_t w_strid
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
     if (type == GGML_TYPE_Q4_K) return n % 256 ? 0 : n_rows % 16 ? QDOT_Q4_KR : QDOT_Q4_K16;
     if (type == GGML_TYPE_Q6_K) return n % 256 ? 0 : n_rows % 16 ? QDOT_Q6_KR : QDOT_Q6_K16;
-    if (type == GGML_TYPE_Q8_0 && n_rows % 16 == 0 && n % 32 == 0) return QDOT_Q8_0X16;
-    if (n_rows % 4 || n % 128) return 0;
+    if (n % 128) return 0;
+    if (type == GGML_TYPE_Q4_0 && n_rows % 16 == 0) return QDOT_Q4_0X16;
+    if (type == GGML_TYPE_Q8_0 && n_rows % 16 == 0) return QDOT_Q8_0X16;
+    if (n_rows % 4) return 0;
     if (type == GGML_TYPE_Q4_0) return QDOT_Q4_0R;
     if (type == GGML_TYPE_Q5_0) return QDOT_Q5_0R;
     if (type == GGML_TYPE_Q8_0) return QDOT_Q8_0R;
@@ -436,7 +467,7 @@ static void repack_q6_k16(const uint8_t *src, size_t row, uint8_t *dst, int64_t 
 int qdot_panel_rows(uint32_t type) {
     switch (type) {
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return 4;
-    case QDOT_Q4_K16: case QDOT_Q6_K16: case QDOT_Q8_0X16: return 16;
+    case QDOT_Q4_K16: case QDOT_Q6_K16: case QDOT_Q8_0X16: case QDOT_Q4_0X16: return 16;
     default: return 1;
     }
 }
@@ -448,15 +479,21 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
         repack_q4_k(src, dst, n_rows * (n / 256));
         return;
     }
-    if (rt == QDOT_Q8_0X16) {
-        size_t row = (size_t)(n / 32) * 34;
+    if (rt == QDOT_Q8_0X16 || rt == QDOT_Q4_0X16) {
+        size_t bsz = qdot_block_bytes(type), row = (size_t)(n / 32) * bsz, sb = x16_step_bytes(rt);
         for (int64_t p = 0; p < n_rows / 16; p++)
             for (int64_t b = 0; b < n / 32; b++) {
-                uint8_t *step = (uint8_t *)dst + (size_t)p * 16 * row + 544 * (size_t)b;
+                uint8_t *step = (uint8_t *)dst + (size_t)p * 16 * row + sb * (size_t)(b / 4);
+                int k = (int)(b % 4);
                 for (int r = 0; r < 16; r++) {
-                    const uint8_t *blk = (const uint8_t *)src + (size_t)(16 * p + r) * row + 34 * (size_t)b;
-                    memcpy(step + 2 * r, blk, 2);
-                    for (int k = 0; k < 8; k++) memcpy(step + 32 + 64 * k + 4 * r, blk + 2 + 4 * k, 4);
+                    const uint8_t *blk = (const uint8_t *)src + (size_t)(16 * p + r) * row + bsz * (size_t)b;
+                    memcpy(step + 32 * k + 2 * r, blk, 2);
+                    if (rt == QDOT_Q4_0X16) {
+                        for (int v = 0; v < 4; v++) memcpy(step + 128 + 256 * k + 64 * v + 4 * r, blk + 2 + 4 * v, 4);
+                    } else {
+                        for (int v = 0; v < 8; v++)
+                            for (int i = 0; i < 4; i++) step[128 + 512 * k + 64 * v + 4 * r + i] = (uint8_t)(blk[2 + 4 * v + i] ^ 0x80);
+                    }
                 }
             }
         return;
@@ -560,7 +597,7 @@ qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: case QDOT_Q4_KR: case QDOT_Q6_KR: return gemm_q8k_scalar;
     case QDOT_Q4_K16: case QDOT_Q6_K16: return gemm_k16_scalar;
-    case QDOT_Q8_0X16: return gemm_q8_0x16_scalar;
+    case QDOT_Q8_0X16: case QDOT_Q4_0X16: return gemm_x16_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

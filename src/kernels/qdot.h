@@ -10,6 +10,10 @@
  *                 of 4 elements (what a 32-bit SIMD lane covers).
  *   QDOT_ACT_Q8K  for Q4_K, Q6_K (blocks of 256): i8 q[n], f32 d[n/256],
  *                 i16 bsum[n/16] (sum of each 16 values).
+ *   QDOT_ACT_Q8D  for the 16-row Q4_0 and Q8_0 panels (blocks of 32): i8
+ *                 q[n], then f32 d[n/32], then i32 s[n/32] (the sum of each
+ *                 block's 32 values: the weights' offset times it is
+ *                 subtracted once per block for all 16 rows).
  *   QDOT_ACT_F32  every other type: the floats themselves; weight rows are
  *                 expanded to floats one at a time.
  *
@@ -24,7 +28,7 @@
 
 #include "kernels/cpu.h"
 
-typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S } qdot_act;
+typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, QDOT_ACT_Q8D } qdot_act;
 
 /* Repacked weights. At load, Q4_0, Q5_0, Q8_0, Q4_K and Q6_K matrices whose shape allows it
  * are rearranged (same bytes per block, so the same memory traffic) into
@@ -92,11 +96,20 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S }
  *   2336  for u = 0..15, 64 bytes: bits 2f, 2f+1 of bytes 4r..4r+3 hold the
  *         top 2 bits of quad u + 16f of row r (f = 0..3)
  *
- * QDOT_Q8_0X16 is a Q8_0 matrix in 16-row panels of the same kind
- * (n_rows % 16 == 0, n % 32 == 0; QDOT_ACT_Q8B activations): block b of
- * the 16 rows in the 544 bytes from 544 b: f16 d[16], one per row, then
- * for quad k = 0..7 (elements 4k..4k+3) 64 bytes, bytes 4r..4r+3 the i8
- * values of row r.
+ * QDOT_Q4_0X16 and QDOT_Q8_0X16 are Q4_0 and Q8_0 matrices in 16-row
+ * panels of the same kind (n_rows % 16 == 0, n % 128 == 0; QDOT_ACT_Q8D
+ * activations, broadcast as the signed operand). Steps of 128 elements
+ * (blocks 4g..4g+3 of each row, k = 0..3 below), from g x 1152 (Q4_0) or
+ * g x 2176 (Q8_0) bytes:
+ *   0     for block k, 32 bytes: f16 d of row r at 32k + 2r
+ *   128   Q4_0: for block k and quad v = 0..3, 64 bytes at 128 + 256k + 64v:
+ *         bytes 4r..4r+3 are bytes 4v..4v+3 of the block's 16 quant bytes
+ *         in row r (elements 4v+i in the low nibbles, 16+4v+i in the high
+ *         ones: value = nibble - 8)
+ *         Q8_0: for block k and quad v = 0..7, 64 bytes at 128 + 512k + 64v:
+ *         bytes 4r..4r+3 hold elements 4v..4v+3 of row r as value + 128
+ *         (so the weights are the unsigned operand)
+ * Every load of a step is a whole, aligned cache line.
  *
  * The 4-row panel types need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
  * i8 q[128] by position, then (after all n values) i32 c[n/8]: for each lane
@@ -105,7 +118,7 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S }
  * for them take tiles of whole panels. */
 enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_KR = 0x1000 | 12,
        QDOT_Q6_KR = 0x1000 | 14, QDOT_Q4_K16 = 0x2000 | 12,
-       QDOT_Q6_K16 = 0x2000 | 14, QDOT_Q8_0X16 = 0x2000 | 8 };
+       QDOT_Q6_K16 = 0x2000 | 14, QDOT_Q8_0X16 = 0x2000 | 8, QDOT_Q4_0X16 = 0x2000 | 2 };
 
 /* The byte of a QDOT_ACT_Q8S row (or of a QDOT_Q8_0R panel row) that holds
  * element e: its position within its 128-element step (see above). */

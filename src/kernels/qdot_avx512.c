@@ -509,36 +509,60 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-/* As tile_q4_k16 for QDOT_Q8_0X16 and QDOT_ACT_Q8B rows (values + 128,
- * the unsigned operand, broadcast): per block and token 8 dpbusd, minus
- * 128 x each row's weight sum (8 dpbusd per block, shared by the tokens),
- * one conversion and one fma with the 16 rows' scales. */
-AI void tile_q8_0x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
-    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+/* out[t * ldo + r] for the 16 rows of a QDOT_Q4_0X16 (Q8 = 0) or
+ * QDOT_Q8_0X16 (Q8 = 1) panel and T <= 4 QDOT_ACT_Q8D rows. Lane r of
+ * every vector is row r: per 4 elements one dpbusd of the 16 rows' unsigned
+ * weights with the 4 activations broadcast; per block the accumulator is
+ * seeded with -offset x the block's activation sum (8 for Q4_0 nibbles,
+ * 128 for Q8_0 values stored + 128), then one conversion and one fma with
+ * the 16 rows' scales. The same steps for every T. */
+AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
+                 const int Q8) {
+    const size_t step_bytes = Q8 ? 2176 : 1152;
+    const int32_t offset = Q8 ? 128 : 8;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
     __m512 acc[4];
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < n / 32; b++) {
-        const uint8_t *step = w + (size_t)b * 544;
-        prefetch_stream(step, 544);
-        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
-        __m512i corr = _mm512_setzero_si512(), is[4];
-        for (int t = 0; t < T; t++) is[t] = _mm512_setzero_si512();
-        for (int k = 0; k < 8; k++) {
-            __m512i wv = _mm512_loadu_si512((const void *)(step + 32 + 64 * k));
-            corr = _mm512_dpbusd_epi32(corr, c80, wv);
-            for (int t = 0; t < T; t++) {
-                int32_t av;
-                memcpy(&av, act + (size_t)t * act_stride + 32 * b + 4 * k, 4);
-                is[t] = _mm512_dpbusd_epi32(is[t], _mm512_set1_epi32(av), wv);
+    for (int64_t g = 0; g < n / 128; g++) {
+        const uint8_t *step = w + (size_t)g * step_bytes;
+        prefetch_stream(step, step_bytes);
+        for (int k = 0; k < 4; k++) {
+            const int64_t b = 4 * g + k;
+            __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 32 * k)));
+            __m512i is[4];
+            for (int t = 0; t < T; t++)
+                is[t] = _mm512_set1_epi32(-offset * ((const int32_t *)(const void *)(act + (size_t)t * act_stride + n + n / 8))[b]);
+            if (Q8) {
+                for (int v = 0; v < 8; v++) {
+                    __m512i x = _mm512_loadu_si512((const void *)(step + 128 + 512 * k + 64 * v));
+                    for (int t = 0; t < T; t++) {
+                        int32_t a;
+                        memcpy(&a, act + (size_t)t * act_stride + 32 * b + 4 * v, 4);
+                        is[t] = _mm512_dpbusd_epi32(is[t], x, _mm512_set1_epi32(a));
+                    }
+                }
+            } else {
+                for (int v = 0; v < 4; v++) {
+                    __m512i x = _mm512_loadu_si512((const void *)(step + 128 + 256 * k + 64 * v));
+                    __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+                    for (int t = 0; t < T; t++) {
+                        int32_t a0, a1;
+                        memcpy(&a0, act + (size_t)t * act_stride + 32 * b + 4 * v, 4);
+                        memcpy(&a1, act + (size_t)t * act_stride + 32 * b + 16 + 4 * v, 4);
+                        is[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(is[t], lo, _mm512_set1_epi32(a0)), hi, _mm512_set1_epi32(a1));
+                    }
+                }
             }
-        }
-        for (int t = 0; t < T; t++) {
-            float da = ((const float *)(const void *)(act + (size_t)t * act_stride + n))[8 * b];
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(is[t], corr)), _mm512_mul_ps(d, _mm512_set1_ps(da)), acc[t]);
+            for (int t = 0; t < T; t++) {
+                float da = ((const float *)(const void *)(act + (size_t)t * act_stride + n))[b];
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[t]), _mm512_mul_ps(d, _mm512_set1_ps(da)), acc[t]);
+            }
         }
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
+#define tile_q4_0x16(...) tile_x16(__VA_ARGS__, 0)
+#define tile_q8_0x16(...) tile_x16(__VA_ARGS__, 1)
 
 /* Walks whole 16-row panels in tiles of up to 4 tokens. */
 #define PANEL16_WALK(NAME, TILE)                                                                                          \
@@ -561,6 +585,7 @@ AI void tile_q8_0x16(const uint8_t *w, const uint8_t *act, size_t act_stride, in
 PANEL16_WALK(gemm_q4_k16, tile_q4_k16)
 PANEL16_WALK(gemm_q6_k16, tile_q6_k16)
 PANEL16_WALK(gemm_q8_0x16, tile_q8_0x16)
+PANEL16_WALK(gemm_q4_0x16, tile_q4_0x16)
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
@@ -771,7 +796,7 @@ static void quantize_q8k(const float *x, uint8_t *dst, int64_t n) {
     }
 }
 
-/* The QDOT_ACT_Q8S, QDOT_ACT_Q8B and QDOT_ACT_Q8K rows, byte for byte as
+/* The QDOT_ACT_Q8S, QDOT_ACT_Q8B, QDOT_ACT_Q8D and QDOT_ACT_Q8K rows, byte for byte as
  * the scalar code. */
 void qdot_quantize_act_avx512(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
     if (f == QDOT_ACT_Q8K) {
@@ -784,6 +809,12 @@ void qdot_quantize_act_avx512(qdot_act f, const float *x, uint8_t *dst, int64_t 
         __m128i p0 = _mm512_cvtepi32_epi8(q0), p1 = _mm512_cvtepi32_epi8(q1);
         __m256i q = _mm256_set_m128i(p1, p0);
         __m256 dv = _mm256_set1_ps(d);
+        if (f == QDOT_ACT_Q8D) {
+            _mm256_storeu_si256((__m256i *)(void *)(dst + 32 * b), q);
+            ((float *)(void *)(dst + n))[b] = d;
+            ((int32_t *)(void *)(dst + n + n / 8))[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+            continue;
+        }
         if (f == QDOT_ACT_Q8B) {
             _mm256_storeu_si256((__m256i *)(void *)(dst + 32 * b), _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)));
             _mm256_storeu_ps((float *)(void *)(dst + n) + 8 * b, dv);
@@ -817,6 +848,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q4_K16: return gemm_q4_k16;
     case QDOT_Q6_K16: return gemm_q6_k16;
     case QDOT_Q8_0X16: return gemm_q8_0x16;
+    case QDOT_Q4_0X16: return gemm_q4_0x16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

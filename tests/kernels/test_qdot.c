@@ -36,6 +36,7 @@ static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
     if (f == QDOT_ACT_F32) return ((const float *)(const void *)row)[i];
     if (f == QDOT_ACT_Q8B) return ((int)row[i] - 128) * (double)((const float *)(const void *)(row + n))[i / 4];
     if (f == QDOT_ACT_Q8S) return (int8_t)row[q8s_pos(i)] * (double)((const float *)(const void *)(row + n + n / 2))[i / 8];
+    if (f == QDOT_ACT_Q8D) return (int8_t)row[i] * (double)((const float *)(const void *)(row + n))[i / 32];
     return (int8_t)row[i] * (double)((const float *)(const void *)(row + n))[i / 256];
 }
 
@@ -72,6 +73,14 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
             double v = act_value(f, aq + t * arow, n, i), step = 0;
             if (f == QDOT_ACT_Q8B) step = ((const float *)(const void *)(aq + t * arow + n))[i / 4];
             if (f == QDOT_ACT_Q8K) step = ((const float *)(const void *)(aq + t * arow + n))[i / 256];
+            if (f == QDOT_ACT_Q8D) {
+                step = ((const float *)(const void *)(aq + t * arow + n))[i / 32];
+                if (i % 32 == 0) { /* the block's sum of values */
+                    int sum = 0;
+                    for (int k = 0; k < 32; k++) sum += (int8_t)aq[t * arow + i + k];
+                    assert_int_equal(((const int32_t *)(const void *)(aq + t * arow + n + n / 8))[i / 32], sum);
+                }
+            }
             if (f == QDOT_ACT_Q8S) {
                 step = ((const float *)(const void *)(aq + t * arow + n + n / 2))[i / 8];
                 /* the offset term of lane l of a step: -8 x the sum of the
@@ -142,15 +151,20 @@ static void check_type(uint32_t type, int64_t n) { check(type, n, false); }
 
 static void test_repacked(void **state) {
     (void)state;
-    check(GGML_TYPE_Q4_0, 1024, true);
-    check(GGML_TYPE_Q4_0, 128 * 7, true); /* scales not a multiple of 16 */
+    check(GGML_TYPE_Q4_0, 1024, true); /* 16-row panels */
+    check(GGML_TYPE_Q4_0, 128 * 7, true);
+    check_rows(GGML_TYPE_Q4_0, 1024, true, 8); /* 4-row panels */
+    check_rows(GGML_TYPE_Q4_0, 128 * 7, true, 4); /* scales not a multiple of 16 */
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 16, 1024), QDOT_Q4_0X16);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 8, 1024), QDOT_Q4_0R);
     check(GGML_TYPE_Q5_0, 1024, true);
     check(GGML_TYPE_Q5_0, 128 * 7, true);
     check(GGML_TYPE_Q8_0, 1024, true); /* 16-row panels */
-    check(GGML_TYPE_Q8_0, 32 * 7, true);
+    check(GGML_TYPE_Q8_0, 128 * 7, true);
     check_rows(GGML_TYPE_Q8_0, 1024, true, 8); /* 4-row panels */
     check_rows(GGML_TYPE_Q8_0, 128 * 5, true, 8);
-    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 16, 32 * 7), QDOT_Q8_0X16);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 16, 128 * 7), QDOT_Q8_0X16);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 16, 32 * 7), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 8, 96), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 8, 64 * 5), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 12, 32 * 9), 0);
@@ -203,7 +217,7 @@ static void test_quantize_levels(void **state) {
     for (int i = 0; i < N; i++) x[i] = (i % 97 == 0) ? frand() * 40.0f : frand();
     for (int i = 64; i < 96; i++) x[i] = 0.0f; /* an all-zero block */
     x[200] = 0.5f / 127.0f * 3.0f;             /* values on rounding ties */
-    qdot_act fmts[] = {QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, QDOT_ACT_F32};
+    qdot_act fmts[] = {QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, QDOT_ACT_Q8D, QDOT_ACT_F32};
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++) {
         size_t nbytes = qdot_act_row_bytes(fmts[f], N);
         uint8_t *ref = calloc(1, nbytes), *got = calloc(1, nbytes);
