@@ -15,7 +15,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return n % 32 == 0 ? QDOT_ACT_Q8B : QDOT_ACT_F32;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
-    case QDOT_Q4_KR: case QDOT_Q6_KR: case QDOT_Q4_K16: case QDOT_Q6_K16: return QDOT_ACT_Q8K;
+    case QDOT_Q4_K16: case QDOT_Q6_K16: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
     case QDOT_Q4_0X16: case QDOT_Q8_0X16: return QDOT_ACT_Q8D;
     default: return QDOT_ACT_F32;
@@ -191,7 +191,7 @@ typedef struct kblock {
 } kblock;
 
 static void kblock_unpack(uint32_t wtype, const uint8_t *b, kblock *k) {
-    if (wtype == GGML_TYPE_Q4_K || wtype == QDOT_Q4_KR) {
+    if (wtype == GGML_TYPE_Q4_K) {
         k->d = f16_at(b);
         k->dmin = f16_at(b + 2);
         const uint8_t *qs = b + 16;
@@ -203,11 +203,6 @@ static void kblock_unpack(uint32_t wtype, const uint8_t *b, kblock *k) {
         }
         for (int p = 0; p < 4; p++)
             for (int l = 0; l < 32; l++) {
-                if (wtype == QDOT_Q4_KR) { /* byte l of half h: element l of groups 2h (low), 2h + 1 (high) */
-                    k->q[64 * p + l] = p & 1 ? qs[64 * (p / 2) + l] >> 4 : qs[64 * (p / 2) + l] & 0x0F;
-                    k->q[64 * p + 32 + l] = p & 1 ? qs[64 * (p / 2) + 32 + l] >> 4 : qs[64 * (p / 2) + 32 + l] & 0x0F;
-                    continue;
-                }
                 k->q[64 * p + l] = qs[32 * p + l] & 0x0F;
                 k->q[64 * p + 32 + l] = qs[32 * p + l] >> 4;
             }
@@ -220,13 +215,6 @@ static void kblock_unpack(uint32_t wtype, const uint8_t *b, kblock *k) {
     for (int j = 0; j < 16; j++) {
         k->sc[j] = sc[j];
         k->m[j] = sc[j];
-    }
-    if (wtype == QDOT_Q6_KR) { /* groups 0-2 in the low six bits of V0..V2, group 3 in their top two */
-        for (int i = 0; i < 64; i++) {
-            for (int g = 0; g < 3; g++) k->q[64 * g + i] = b[64 * g + i] & 0x3F;
-            k->q[192 + i] = (uint8_t)(b[i] >> 6 | (b[64 + i] >> 6) << 2 | (b[128 + i] >> 6) << 4);
-        }
-        return;
     }
     for (int h = 0; h < 2; h++) {
         const uint8_t *L = ql + 64 * h, *H = qh + 32 * h;
@@ -357,8 +345,8 @@ static void gemm_x16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
 /* ---- repacked layouts ------------------------------------------------------------- */
 
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
-    if (type == GGML_TYPE_Q4_K) return n % 256 ? 0 : n_rows % 16 ? QDOT_Q4_KR : QDOT_Q4_K16;
-    if (type == GGML_TYPE_Q6_K) return n % 256 ? 0 : n_rows % 16 ? QDOT_Q6_KR : QDOT_Q6_K16;
+    if (type == GGML_TYPE_Q4_K) return n % 256 || n_rows % 16 ? 0 : QDOT_Q4_K16;
+    if (type == GGML_TYPE_Q6_K) return n % 256 || n_rows % 16 ? 0 : QDOT_Q6_K16;
     if (n % 128) return 0;
     if (type == GGML_TYPE_Q4_0 && n_rows % 16 == 0) return QDOT_Q4_0X16;
     if (type == GGML_TYPE_Q8_0 && n_rows % 16 == 0) return QDOT_Q8_0X16;
@@ -387,35 +375,6 @@ static int panel_value(uint32_t rtype, const uint8_t *panel, int r, int64_t e, f
     const uint8_t *h = step + 256 + 16 * r + (i < 16 ? 0 : 8);
     int j = 16 * k + i % 16;
     return (v | ((h[j / 8] >> (j % 8)) & 1) << 4) - 16;
-}
-
-/* Repacks the n / 256 Q4_K super-blocks of src into QDOT_Q4_KR ones. */
-static void repack_q4_k(const uint8_t *src, uint8_t *dst, int64_t nb) {
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *s = src + 144 * b, *qs = s + 16;
-        uint8_t *d = dst + 144 * b, *q = d + 16;
-        memcpy(d, s, 16);
-        for (int h = 0; h < 2; h++)
-            for (int i = 0; i < 64; i++) {
-                /* element i of group g: byte i % 32 of the group, low nibble if i < 32 */
-                const uint8_t *g0 = qs + 32 * (2 * h), *g1 = qs + 32 * (2 * h + 1);
-                int e0 = i < 32 ? g0[i] & 0x0F : g0[i - 32] >> 4;
-                int e1 = i < 32 ? g1[i] & 0x0F : g1[i - 32] >> 4;
-                q[64 * h + i] = (uint8_t)(e0 | e1 << 4);
-            }
-    }
-}
-
-/* Repacks the n / 256 Q6_K super-blocks of src into QDOT_Q6_KR ones. */
-static void repack_q6_k(const uint8_t *src, uint8_t *dst, int64_t nb) {
-    for (int64_t b = 0; b < nb; b++) {
-        kblock k;
-        kblock_unpack(GGML_TYPE_Q6_K, src + 210 * b, &k);
-        uint8_t *d = dst + 210 * b;
-        memcpy(d + 192, src + 210 * b + 192, 18); /* scales and d */
-        for (int g = 0; g < 3; g++)
-            for (int i = 0; i < 64; i++) d[64 * g + i] = (uint8_t)(k.q[64 * g + i] | ((k.q[192 + i] >> (2 * g)) & 3) << 6);
-    }
 }
 
 /* Repacks 16 rows (row bytes apart) of n / 256 Q4_K super-blocks from src
@@ -475,10 +434,6 @@ int qdot_panel_rows(uint32_t type) {
 void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
     uint32_t rt = qdot_repack_type(type, n_rows, n);
     assert(rt);
-    if (rt == QDOT_Q4_KR) {
-        repack_q4_k(src, dst, n_rows * (n / 256));
-        return;
-    }
     if (rt == QDOT_Q8_0X16 || rt == QDOT_Q4_0X16) {
         size_t bsz = qdot_block_bytes(type), row = (size_t)(n / 32) * bsz, sb = x16_step_bytes(rt);
         for (int64_t p = 0; p < n_rows / 16; p++)
@@ -506,10 +461,6 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
             if (rt == QDOT_Q4_K16) repack_q4_k16(s, row, d, n / 256);
             else repack_q6_k16(s, row, d, n / 256);
         }
-        return;
-    }
-    if (rt == QDOT_Q6_KR) {
-        repack_q6_k(src, dst, n_rows * (n / 256));
         return;
     }
     size_t bsz = qdot_block_bytes(type), row = (size_t)(n / 32) * bsz;
@@ -595,7 +546,7 @@ GEMM_F32(gemm_f32_avx512, qdot_dot_f32_avx512)
 qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
-    case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: case QDOT_Q4_KR: case QDOT_Q6_KR: return gemm_q8k_scalar;
+    case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return gemm_q8k_scalar;
     case QDOT_Q4_K16: case QDOT_Q6_K16: return gemm_k16_scalar;
     case QDOT_Q8_0X16: case QDOT_Q4_0X16: return gemm_x16_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;

@@ -57,21 +57,6 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  *               position; then the 16 block scales (f16), row by row. 544
  *               bytes per step.
  *
- * QDOT_Q4_KR is a Q4_K matrix whose rows keep their place and their
- * 144-byte super-blocks, and each block its 16 header bytes (d, dmin, the
- * packed scales), but whose 128 bytes of 4-bit values are reordered so one
- * 64-byte load yields two groups of 64 in element order: byte i of half h
- * (bytes 64h..64h+63 of the values) holds element i of group 2h in its low
- * nibble and element i of group 2h + 1 in its high one (in Q4_K a group's
- * 32 bytes hold its elements 0-31 low, 32-63 high). It needs only
- * n % 256 == 0 and uses QDOT_ACT_Q8K activations.
- *
- * QDOT_Q6_KR is a Q6_K matrix whose blocks keep their 16 scales (at 192)
- * and d (at 208) but hold their 6-bit values as three 64-byte vectors
- * V0..V2: byte i of Vk holds element i of group k (elements 64k..64k+63)
- * in its low six bits and bits 2k, 2k+1 of element i of group 3 in its top
- * two. It needs only n % 256 == 0 and uses QDOT_ACT_Q8K activations.
- *
  * QDOT_Q4_K16 is a Q4_K matrix in panels of 16 rows (n_rows % 16 == 0,
  * n % 256 == 0), read 16 rows at a time so that each 32-bit lane of a
  * vector is one row: no horizontal sums, and the per-sub-block scales are
@@ -116,8 +101,7 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  * -8 x the sum of the 8 values lanes A and B hold (the Q4_0 offset, folded
  * into the integer sum), then f32 dl[n/8]: the lane's block scale. Kernels
  * for them take tiles of whole panels. */
-enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_KR = 0x1000 | 12,
-       QDOT_Q6_KR = 0x1000 | 14, QDOT_Q4_K16 = 0x2000 | 12,
+enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_K16 = 0x2000 | 12,
        QDOT_Q6_K16 = 0x2000 | 14, QDOT_Q8_0X16 = 0x2000 | 8, QDOT_Q4_0X16 = 0x2000 | 2 };
 
 /* The byte of a QDOT_ACT_Q8S row (or of a QDOT_Q8_0R panel row) that holds

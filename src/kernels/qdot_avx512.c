@@ -172,8 +172,8 @@ static const uint16_t k6_pair_idx[4][32] = {
 };
 static const uint16_t k4_min_idx[32] = {8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
 
-/* Q4_K in either layout (the file's, or QDOT_Q4_KR). */
-AI int is_q4k(uint32_t wtype) { return wtype == GGML_TYPE_Q4_K || wtype == QDOT_Q4_KR; }
+/* Q4_K (the other K type the row kernels take is Q6_K). */
+AI int is_q4k(uint32_t wtype) { return wtype == GGML_TYPE_Q4_K; }
 
 /* The scale words sw of super-block b (see above) and its two factors:
  * value = d * scale * q - dmin * offset. */
@@ -194,12 +194,6 @@ AI __m512i kscales(uint32_t wtype, const uint8_t *b, float *d, float *dmin) {
  * super-block b, 64 per vector: 0..15 (Q4_K) or 0..63 (Q6_K). */
 AI void kgroup_pair(uint32_t wtype, const uint8_t *b, int h, __m512i g[2]) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    if (wtype == QDOT_Q4_KR) { /* groups 2h and 2h + 1 in the low and high nibbles of one 64-byte half */
-        __m512i x = _mm512_loadu_si512((const void *)(b + 16 + 64 * h));
-        g[0] = _mm512_and_si512(x, m4);
-        g[1] = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
-        return;
-    }
     if (wtype == GGML_TYPE_Q4_K) {
         /* 32 bytes per group: elements 0-31 in the low nibbles, 32-63 in the high */
         for (int k = 0; k < 2; k++) {
@@ -223,22 +217,9 @@ AI void kgroup_pair(uint32_t wtype, const uint8_t *b, int h, __m512i g[2]) {
     g[1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(L, 4), m4, hi1, 0xEA); /* ((L >> 4) & m4) | hi1 */
 }
 
-/* Group p (elements 64p..64p+63) of QDOT_Q6_KR super-block b: V0..V2
- * (64 bytes each) hold groups 0-2 in their low six bits and bits 0-1, 2-3,
- * 4-5 of group 3 in their top two. */
-AI __m512i kgroup_q6r(const uint8_t *b, int p) {
-    if (p < 3) return _mm512_and_si512(_mm512_loadu_si512((const void *)(b + 64 * p)), _mm512_set1_epi8(0x3F));
-    __m512i v0 = _mm512_loadu_si512((const void *)b), v1 = _mm512_loadu_si512((const void *)(b + 64));
-    __m512i v2 = _mm512_loadu_si512((const void *)(b + 128));
-    __m512i x = _mm512_and_si512(_mm512_srli_epi16(v0, 6), _mm512_set1_epi8(0x03));
-    x = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v1, 4), _mm512_set1_epi8(0x0C), x, 0xEA); /* (y & m) | x */
-    return _mm512_ternarylogic_epi32(_mm512_srli_epi16(v2, 2), _mm512_set1_epi8(0x30), x, 0xEA);
-}
-
 /* The unsigned weights of group p of super-block b, given g, where the
  * pair-wise layouts keep the pair of the last call (p even loads it). */
 AI __m512i kgroup(uint32_t wtype, const uint8_t *b, int p, __m512i g[2]) {
-    if (wtype == QDOT_Q6_KR) return kgroup_q6r(b, p);
     if (!(p & 1)) kgroup_pair(wtype, b, p / 2, g);
     return g[p & 1];
 }
@@ -715,11 +696,7 @@ TILE_WALK(gemm_q8_0, TILE_Q8_0, 4, 4)
 #define TILE_Q4_K(wt, ...) tile_q8k(GGML_TYPE_Q4_K, __VA_ARGS__)
 #define TILE_Q6_K(wt, ...) tile_q8k(GGML_TYPE_Q6_K, __VA_ARGS__)
 TILE_WALK(gemm_q4_k, TILE_Q4_K, 4, 4)
-#define TILE_Q4_KR(wt, ...) tile_q8k(QDOT_Q4_KR, __VA_ARGS__)
-TILE_WALK(gemm_q4_kr, TILE_Q4_KR, 4, 4)
 TILE_WALK(gemm_q6_k, TILE_Q6_K, 4, 4)
-#define TILE_Q6_KR(wt, ...) tile_q8k(QDOT_Q6_KR, __VA_ARGS__)
-TILE_WALK(gemm_q6_kr, TILE_Q6_KR, 4, 4)
 
 
 float qdot_dot_f16_avx512(const float *a, const uint16_t *b, int n) {
@@ -843,8 +820,6 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q4_0R: return gemm_q4_0r;
     case QDOT_Q5_0R: return gemm_q5_0r;
     case QDOT_Q8_0R: return gemm_q8_0r;
-    case QDOT_Q4_KR: return gemm_q4_kr;
-    case QDOT_Q6_KR: return gemm_q6_kr;
     case QDOT_Q4_K16: return gemm_q4_k16;
     case QDOT_Q6_K16: return gemm_q6_k16;
     case QDOT_Q8_0X16: return gemm_q8_0x16;

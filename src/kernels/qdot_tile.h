@@ -16,8 +16,8 @@ static inline size_t qdot_block_bytes(uint32_t wtype) {
     case GGML_TYPE_Q4_0: return 18;
     case GGML_TYPE_Q5_0: return 22;
     case GGML_TYPE_Q8_0: return 34;
-    case GGML_TYPE_Q4_K: case QDOT_Q4_KR: return 144;
-    case GGML_TYPE_Q6_K: case QDOT_Q6_KR: return 210;
+    case GGML_TYPE_Q4_K: return 144;
+    case GGML_TYPE_Q6_K: return 210;
     default: return 0;
     }
 }
