@@ -32,8 +32,9 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
 
 /* Repacked weights. At load, Q4_0, Q5_0, Q8_0, Q4_K and Q6_K matrices whose shape allows it
  * are rearranged (same bytes per block, so the same memory traffic) into
- * panels of 4 rows that the AVX-512 kernels read as one sequential stream,
- * without shuffles. Panel p holds rows 4p..4p+3 (row_bytes each, so a
+ * panels of rows that the AVX-512 kernels read as one sequential stream,
+ * without shuffles: 16-row panels (below) where the rows are a multiple
+ * of 16 and the type has one, else 4-row panels. Panel p holds rows 4p..4p+3 (row_bytes each, so a
  * panel starts where its first row would), in steps of 128 elements
  * (blocks 4g..4g+3 of each row). Within a step an element's "position" is
  * 64 h + 16 k + i for element i + 16 h of block k (h = 0, 1: the halves of
