@@ -172,13 +172,10 @@ static const uint16_t k6_pair_idx[4][32] = {
 };
 static const uint16_t k4_min_idx[32] = {8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15};
 
-/* Q4_K (the other K type the row kernels take is Q6_K). */
-AI int is_q4k(uint32_t wtype) { return wtype == GGML_TYPE_Q4_K; }
-
 /* The scale words sw of super-block b (see above) and its two factors:
  * value = d * scale * q - dmin * offset. */
 AI __m512i kscales(uint32_t wtype, const uint8_t *b, float *d, float *dmin) {
-    if (is_q4k(wtype)) {
+    if (wtype == GGML_TYPE_Q4_K) {
         uint8_t sm[16];
         k4_scales_unpack(b + 4, sm, sm + 8);
         *d = _cvtsh_ss(rd16(b));
@@ -228,7 +225,7 @@ AI __m512i kgroup(uint32_t wtype, const uint8_t *b, int p, __m512i g[2]) {
  * with block b of activation rows t < T. */
 AI void kblock_dot(uint32_t wtype, const uint8_t *blk, const uint8_t *act, size_t act_stride, int64_t n, int64_t b,
                    __m512 *acc, const int T) {
-    const uint16_t(*pair_idx)[32] = is_q4k(wtype) ? k4_pair_idx : k6_pair_idx;
+    const uint16_t(*pair_idx)[32] = wtype == GGML_TYPE_Q4_K ? k4_pair_idx : k6_pair_idx;
     float d, dmin;
     __m512i sw = kscales(wtype, blk, &d, &dmin);
     __m512i isum[4];
@@ -242,7 +239,7 @@ AI void kblock_dot(uint32_t wtype, const uint8_t *blk, const uint8_t *act, size_
             isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q, a), sp);
         }
     }
-    __m256i m16 = is_q4k(wtype)
+    __m256i m16 = wtype == GGML_TYPE_Q4_K
                       ? _mm512_castsi512_si256(_mm512_permutexvar_epi16(_mm512_loadu_si512((const void *)k4_min_idx), sw))
                       : _mm512_castsi512_si256(sw);
     for (int t = 0; t < T; t++) {
@@ -318,7 +315,7 @@ AI void tile_q8k(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_
                  float *out, size_t ldo, const int R, const int T) {
     const size_t bsz = qdot_block_bytes(wtype);
     const int64_t nb = n / 256;
-    if (T == 1 && is_q4k(wtype)) {
+    if (T == 1 && wtype == GGML_TYPE_Q4_K) {
         q4k_rows_dot(wtype, w, w_stride, act, n, out, R);
         return;
     }
