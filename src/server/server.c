@@ -103,6 +103,17 @@ static bool socket_closed(int fd) {
     return false;
 }
 
+/* Adds the headers every answer carries: the request id, and the idle timeout
+ * as a Keep-Alive hint so that clients drop a pooled connection before the
+ * server closes it (a request sent on a connection the server is closing at
+ * that moment fails on the client with a reset). */
+static void add_common_headers(const req *q, struct MHD_Response *resp) {
+    char ka[32];
+    snprintf(ka, sizeof ka, "timeout=%d", q->srv->cfg.idle_timeout);
+    MHD_add_response_header(resp, "X-Request-Id", q->id);
+    if (q->srv->cfg.idle_timeout > 0) MHD_add_response_header(resp, "Keep-Alive", ka);
+}
+
 static enum MHD_Result queue(req *q, int status, const char *ctype, strbuf *body, bool retry_after) {
     size_t n = body->n;
     char *data = strbuf_take(body);
@@ -113,7 +124,7 @@ static enum MHD_Result queue(req *q, int status, const char *ctype, strbuf *body
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    MHD_add_response_header(resp, "X-Request-Id", q->id);
+    add_common_headers(q, resp);
     if (retry_after) MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     q->status = status;
     enum MHD_Result r = MHD_queue_response(q->conn, (unsigned)status, resp);
@@ -358,7 +369,7 @@ static enum MHD_Result run_generation(req *q, api_kind kind) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-        MHD_add_response_header(resp, "X-Request-Id", q->id);
+        add_common_headers(q, resp);
         q->status = 200;
         enum MHD_Result r = MHD_queue_response(q->conn, MHD_HTTP_OK, resp);
         MHD_destroy_response(resp);

@@ -29,7 +29,12 @@ async function post(path, body, headers = {}) {
 }
 
 async function healthy() {
-  assert.equal((await fetch(srv.url + '/health')).status, 200);
+  const h = await fetch(srv.url + '/health');
+  assert.equal(h.status, 200);
+  // the server closes a connection silent for --idle-timeout (2 s here) and says
+  // so, so that pooling clients drop it first rather than race the close
+  assert.equal(h.headers.get('keep-alive'), 'timeout=2');
+  assert.match(h.headers.get('x-request-id'), /\S/);
   const r = await post('/v1/completions', JSON.stringify({ prompt: 'hello', max_tokens: 2, temperature: 0 }));
   assert.equal(r.status, 200, r.text);
 }
