@@ -12,7 +12,7 @@
  * per second compare directly with bench/membw.
  *
  * With -g G the same matrix is also repacked as G-row matrices are (-g 8:
- * the 4-row panels), and the two layouts are timed call by call in turn
+ * the 4-row panels on AVX-512, the file's layout on AVX2), and the two layouts are timed call by call in turn
  * (the mean of REPS calls each): on a shared host whose bandwidth drifts
  * by 20% from one second to the next, only such interleaving compares
  * layouts fairly. */
@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < (size_t)nt * (size_t)cols; i++) x[i] = rnd(&seed);
     weight w = {.type = (uint32_t)type, .n_cols = cols, .n_rows = rows, .row_bytes = row_bytes, .data = wq};
-    uint32_t rt = cpu_level_get() >= CPU_LEVEL_AVX512 ? qdot_repack_type((uint32_t)type, rows, cols) : 0;
+    uint32_t rt = qdot_repack_type_at((uint32_t)type, rows, cols, cpu_level_get());
     if (huge) madvise(wr, bytes, MADV_HUGEPAGE);
     if (rt) {
         qdot_repack((uint32_t)type, wq, wr, rows, cols);
@@ -104,8 +104,8 @@ int main(int argc, char **argv) {
     int nv = 1;
     uint8_t *wr2 = NULL;
     if (group > 0) {
-        uint32_t rt2 = cpu_level_get() >= CPU_LEVEL_AVX512 ? qdot_repack_type((uint32_t)type, group, cols) : 0;
-        if (!rt || !rt2 || rows % group) {
+        uint32_t rt2 = qdot_repack_type_at((uint32_t)type, group, cols, cpu_level_get());
+        if (!rt || rows % group) {
             fprintf(stderr, "kernels: -g %d: no second repacked layout for this type and shape\n", group);
             return 2;
         }
@@ -114,9 +114,11 @@ int main(int argc, char **argv) {
             return 1;
         }
         if (huge) madvise(wr2, bytes, MADV_HUGEPAGE);
-        for (int64_t r = 0; r < rows; r += group)
-            qdot_repack((uint32_t)type, wq + (size_t)r * row_bytes, wr2 + (size_t)r * row_bytes, group, cols);
-        w2.type = rt2;
+        if (rt2)
+            for (int64_t r = 0; r < rows; r += group)
+                qdot_repack((uint32_t)type, wq + (size_t)r * row_bytes, wr2 + (size_t)r * row_bytes, group, cols);
+        else memcpy(wr2, wq, bytes); /* no panels for that many rows at this level: the file's layout */
+        w2.type = rt2 ? rt2 : (uint32_t)type;
         w2.data = wr2;
         nv = 2;
     }

@@ -126,6 +126,7 @@ void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
 
 void qdot_quantize_act_level(qdot_act f, const float *x, uint8_t *dst, int64_t n, cpu_level level) {
     if (level >= CPU_LEVEL_AVX512 && f != QDOT_ACT_F32) qdot_quantize_act_avx512(f, x, dst, n);
+    else if (level >= CPU_LEVEL_AVX2 && f != QDOT_ACT_F32) qdot_quantize_act_avx2(f, x, dst, n);
     else qdot_quantize_act(f, x, dst, n);
 }
 
@@ -355,6 +356,12 @@ uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
     if (type == GGML_TYPE_Q5_0) return QDOT_Q5_0R;
     if (type == GGML_TYPE_Q8_0) return QDOT_Q8_0R;
     return 0;
+}
+
+uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level) {
+    uint32_t rt = level >= CPU_LEVEL_AVX2 ? qdot_repack_type(type, n_rows, n) : 0;
+    if (level == CPU_LEVEL_AVX2 && qdot_gemm_avx2(rt) == NULL) rt = 0;
+    return rt;
 }
 
 /* Bytes of one 128-element step of a 4-row panel (16 blocks of the type). */

@@ -114,6 +114,10 @@ static inline int64_t qdot_q8s_pos(int64_t e) {
 
 /* The repacked type for an n_rows x n matrix of `type`, or 0 if none. */
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n);
+/* The repacked type the kernels of `level` read for such a matrix, or 0
+ * (keep the file's layout): AVX-512 every layout above; AVX2 only the
+ * 16-row panels (it has kernels for those alone); scalar none. */
+uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level);
 /* Rows per panel of a weight type: a kernel for it takes whole panels. */
 int qdot_panel_rows(uint32_t type);
 /* Repacks n_rows rows of n elements from src into dst (the same size). */
@@ -128,6 +132,7 @@ void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n);
 /* The same bytes at a given level (the scalar code where a level has none). */
 void qdot_quantize_act_level(qdot_act f, const float *x, uint8_t *dst, int64_t n, cpu_level level);
 void qdot_quantize_act_avx512(qdot_act f, const float *x, uint8_t *dst, int64_t n);
+void qdot_quantize_act_avx2(qdot_act f, const float *x, uint8_t *dst, int64_t n);
 
 /* out[t * ldo + r] = dot(weight row r, activation row t) for r < nr and
  * t < nt. Weight row r starts at w + r * w_stride; activation row t at

@@ -168,6 +168,106 @@ TILE_WALK(gemm_q8_0, TILE_Q8_0, 2, 4)
 TILE_WALK(gemm_q4_k, TILE_Q4_K, 2, 2)
 TILE_WALK(gemm_q6_k, TILE_Q6_K, 2, 2)
 
+/* ---- 16-row panels (QDOT_Q4_0X16, QDOT_Q8_0X16; layout in qdot.h) -------------------
+ *
+ * A 64-byte vector of a panel step is two 256-bit halves, h = 0 holding
+ * rows 0-7 and h = 1 rows 8-15 (lane r: row 8h + r), so the panels the
+ * AVX-512 kernels read serve here unchanged. Without VNNI a byte product
+ * goes through vpmaddubsw (unsigned x signed, adjacent pairs summed to 16
+ * bits, saturating), with the 4 activations of a quad broadcast as the
+ * signed operand:
+ *   Q4_0: the nibbles (0..15) are the unsigned operand as stored; a
+ *   block's 8 products (4 quads x low / high nibbles) are summed in 16 bits
+ *   (at most 8 x 2 x 15 x 127 = 30480, no saturation) before one vpmaddwd
+ *   widens them; the -8 offset is the seed -8 x the block's activation sum.
+ *   Q8_0: the values (stored + 128) are made signed again and multiplied as
+ *   |w| x sign(a, w), each pair within 16 bits (2 x 127 x 127), widened per
+ *   quad.
+ * Then per block and half one conversion and one fma with the 8 rows'
+ * scales times the activation scale. */
+AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int h0,
+                 const int NH, const int T, const int Q8) {
+    const size_t step_bytes = Q8 ? 2176 : 1152;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), c80 = _mm256_set1_epi8((char)0x80);
+    __m256 acc[2][4];
+    for (int h = 0; h < NH; h++)
+        for (int t = 0; t < T; t++) acc[h][t] = _mm256_setzero_ps();
+    for (int64_t g = 0; g < n / 128; g++) {
+        const uint8_t *step = w + (size_t)g * step_bytes;
+        for (int k = 0; k < 4; k++) {
+            const int64_t b = 4 * g + k;
+            for (int hh = 0; hh < NH; hh++) {
+                const int h = h0 + hh;
+                __m256i is[4];
+                if (Q8) {
+                    for (int t = 0; t < T; t++) is[t] = _mm256_setzero_si256();
+                    for (int v = 0; v < 8; v++) {
+                        __m256i x = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(step + 128 + 512 * k + 64 * v + 32 * h)), c80);
+                        __m256i ax = _mm256_abs_epi8(x);
+                        for (int t = 0; t < T; t++) {
+                            int32_t a;
+                            memcpy(&a, act + (size_t)t * act_stride + 32 * b + 4 * v, 4);
+                            __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(_mm256_set1_epi32(a), x));
+                            is[t] = _mm256_add_epi32(is[t], _mm256_madd_epi16(p, ones));
+                        }
+                    }
+                } else {
+                    __m256i s16[4];
+                    for (int v = 0; v < 4; v++) {
+                        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(step + 128 + 256 * k + 64 * v + 32 * h));
+                        __m256i lo = _mm256_and_si256(x, m4), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
+                        for (int t = 0; t < T; t++) {
+                            int32_t a0, a1;
+                            memcpy(&a0, act + (size_t)t * act_stride + 32 * b + 4 * v, 4);
+                            memcpy(&a1, act + (size_t)t * act_stride + 32 * b + 16 + 4 * v, 4);
+                            __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)),
+                                                         _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1)));
+                            s16[t] = v == 0 ? p : _mm256_add_epi16(s16[t], p);
+                        }
+                    }
+                    for (int t = 0; t < T; t++) {
+                        int32_t bsum = ((const int32_t *)(const void *)(act + (size_t)t * act_stride + n + n / 8))[b];
+                        is[t] = _mm256_add_epi32(_mm256_madd_epi16(s16[t], ones), _mm256_set1_epi32(-8 * bsum));
+                    }
+                }
+                __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 32 * k + 16 * h)));
+                for (int t = 0; t < T; t++) {
+                    float da = ((const float *)(const void *)(act + (size_t)t * act_stride + n))[b];
+                    acc[hh][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[t]), _mm256_mul_ps(d, _mm256_set1_ps(da)), acc[hh][t]);
+                }
+            }
+        }
+    }
+    for (int hh = 0; hh < NH; hh++)
+        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo + 8 * (size_t)(h0 + hh), acc[hh][t]);
+}
+
+/* Walks whole 16-row panels: one token at a time both halves in one pass
+ * (each weight line read once: generation), more tokens in tiles of one
+ * half x up to 4 tokens (the other half's bytes of each line come from
+ * cache on its own pass). */
+#define X16_WALK(NAME, Q8)                                                                                                \
+    static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
+                     float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
+        (void)wtype;                                                                                                      \
+        (void)scratch;                                                                                                    \
+        for (int r = 0; r + 16 <= nr; r += 16) {                                                                          \
+            const uint8_t *wp = w + (size_t)r * w_stride;                                                                 \
+            for (int t = 0; t < nt; t += 4) {                                                                             \
+                const uint8_t *ap = act + (size_t)t * act_stride;                                                         \
+                float *op = out + (size_t)t * ldo + (size_t)r;                                                            \
+                for (int h = 0; h < 2; h++) switch (nt - t < 4 ? nt - t : 4) {                                            \
+                    case 1: if (h == 0) tile_x16(wp, ap, act_stride, n, op, ldo, 0, 2, 1, Q8); break;                     \
+                    case 2: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 2, Q8); break;                                 \
+                    case 3: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 3, Q8); break;                                 \
+                    default: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 4, Q8); break;                                \
+                    }                                                                                                     \
+            }                                                                                                             \
+        }                                                                                                                 \
+    }
+X16_WALK(gemm_q4_0x16, 0)
+X16_WALK(gemm_q8_0x16, 1)
+
 float qdot_dot_f16_avx2(const float *a, const uint16_t *b, int n) {
     __m256 acc = _mm256_setzero_ps();
     int i = 0;
@@ -197,6 +297,102 @@ float qdot_dot_f32_avx2(const float *a, const float *b, int64_t n) {
 }
 
 
+/* ---- activation quantization ---------------------------------------------------- */
+
+AI float hmax256(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+AI int32_t hsum256_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+AI __m256 abs256(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+/* 8 values x times the inverse scale, rounded to nearest even (as lrintf)
+ * and clamped to [-127, 127], as the scalar q8(). */
+AI __m256i q8_round(__m256 x, __m256 vid) {
+    return _mm256_min_epi32(_mm256_max_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(x, vid)), _mm256_set1_epi32(-127)),
+                            _mm256_set1_epi32(127));
+}
+
+/* Quantizes 32 values (amax: their largest magnitude) with the scalar
+ * code's scale into 32 bytes in element order; *sum gets their sum.
+ * Returns the scale. */
+AI float quant32(const float *x, float amax, __m256i *q, int32_t *sum) {
+    float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    __m256 vid = _mm256_set1_ps(id);
+    __m256i a = q8_round(_mm256_loadu_ps(x), vid), b = q8_round(_mm256_loadu_ps(x + 8), vid);
+    __m256i c = q8_round(_mm256_loadu_ps(x + 16), vid), e = q8_round(_mm256_loadu_ps(x + 24), vid);
+    *sum = hsum256_epi32(_mm256_add_epi32(_mm256_add_epi32(a, b), _mm256_add_epi32(c, e)));
+    /* the packs work within 128-bit lanes: bytes come out as 4-value groups
+     * in the order a0 b0 c0 e0 a1 b1 c1 e1; one permute restores it */
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, e));
+    *q = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    return d;
+}
+
+AI float absmax32(const float *x) {
+    __m256 m = _mm256_max_ps(_mm256_max_ps(abs256(_mm256_loadu_ps(x)), abs256(_mm256_loadu_ps(x + 8))),
+                             _mm256_max_ps(abs256(_mm256_loadu_ps(x + 16)), abs256(_mm256_loadu_ps(x + 24))));
+    return hmax256(m);
+}
+
+/* The QDOT_ACT_Q8B, QDOT_ACT_Q8D and QDOT_ACT_Q8K rows, byte for byte as
+ * the scalar code (QDOT_ACT_Q8S, read only by AVX-512 kernels, is left to
+ * it). */
+void qdot_quantize_act_avx2(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
+    if (f == QDOT_ACT_Q8K) {
+        float *dl = (float *)(void *)(dst + n);
+        int16_t *bsum = (int16_t *)(void *)(dst + n + 4 * (n / 256));
+        for (int64_t b = 0; b < n / 256; b++) {
+            const float *xb = x + 256 * b;
+            float amax = 0.0f;
+            for (int g = 0; g < 8; g++) {
+                float m = absmax32(xb + 32 * g);
+                amax = m > amax ? m : amax;
+            }
+            for (int g = 0; g < 8; g++) { /* two 16-value sums per 32 */
+                __m256i q;
+                int32_t sum;
+                dl[b] = quant32(xb + 32 * g, amax, &q, &sum);
+                _mm256_storeu_si256((__m256i *)(void *)(dst + 256 * b + 32 * g), q);
+                /* the first 16 values' sum from the low 128 bits of 4-value sums */
+                __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q), _mm256_set1_epi16(1));
+                __m128i h = _mm256_castsi256_si128(s);
+                h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+                int32_t s0 = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1)));
+                bsum[16 * b + 2 * g] = (int16_t)s0;
+                bsum[16 * b + 2 * g + 1] = (int16_t)(sum - s0);
+            }
+        }
+        return;
+    }
+    if (f != QDOT_ACT_Q8B && f != QDOT_ACT_Q8D) {
+        qdot_quantize_act(f, x, dst, n);
+        return;
+    }
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m256i q;
+        int32_t sum;
+        float d = quant32(x + 32 * b, absmax32(x + 32 * b), &q, &sum);
+        if (f == QDOT_ACT_Q8D) {
+            _mm256_storeu_si256((__m256i *)(void *)(dst + 32 * b), q);
+            ((float *)(void *)(dst + n))[b] = d;
+            ((int32_t *)(void *)(dst + n + n / 8))[b] = sum;
+        } else {
+            _mm256_storeu_si256((__m256i *)(void *)(dst + 32 * b), _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80)));
+            _mm256_storeu_ps((float *)(void *)(dst + n) + 8 * b, _mm256_set1_ps(d));
+        }
+    }
+}
+
 qdot_gemm_fn qdot_gemm_avx2(uint32_t wtype) {
     switch (wtype) {
     case GGML_TYPE_Q4_0: return gemm_q4_0;
@@ -204,6 +400,8 @@ qdot_gemm_fn qdot_gemm_avx2(uint32_t wtype) {
     case GGML_TYPE_Q8_0: return gemm_q8_0;
     case GGML_TYPE_Q4_K: return gemm_q4_k;
     case GGML_TYPE_Q6_K: return gemm_q6_k;
+    case QDOT_Q4_0X16: return gemm_q4_0x16;
+    case QDOT_Q8_0X16: return gemm_q8_0x16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

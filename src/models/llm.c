@@ -217,7 +217,7 @@ static int load_tensors(loader *l) {
 }
 
 /* Copies the matrices into one allocation backed by huge pages,
- * rearranging those the AVX-512 kernels read faster in another layout
+ * rearranging those the SIMD kernels read faster in another layout
  * (kernels/qdot.h), and lets the kernel drop the file pages they came from
  * (they come back from the file if ever needed). Generation streams every
  * matrix once per token: on 4 KiB file pages that costs a TLB miss per
@@ -226,7 +226,7 @@ static int load_tensors(loader *l) {
  * huge ones). The token embedding keeps its file layout for row lookups; a
  * tied output matrix gets its own copy. */
 static int repack_weights(llm_model *m, al_err *err) {
-    const bool avx512 = cpu_level_get() >= CPU_LEVEL_AVX512;
+    const cpu_level level = cpu_level_get();
     const llm_hparams *hp = &m->hp;
     int n_w = 9 * hp->n_layer + 1;
     weight **ws = malloc((size_t)n_w * sizeof *ws);
@@ -256,7 +256,7 @@ static int repack_weights(llm_model *m, al_err *err) {
     long page = sysconf(_SC_PAGESIZE);
     for (int i = 0; i < k; i++) {
         weight *w = ws[i];
-        uint32_t rt = avx512 ? qdot_repack_type(w->type, w->n_rows, w->n_cols) : 0;
+        uint32_t rt = qdot_repack_type_at(w->type, w->n_rows, w->n_cols, level);
         size_t bytes = (size_t)w->n_rows * w->row_bytes;
         if (rt) qdot_repack(w->type, w->data, dst, w->n_rows, w->n_cols);
         else memcpy(dst, w->data, bytes);

@@ -42,6 +42,22 @@ static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
 
 enum { NR = 16, NT = 6 }; /* weight rows (a whole 16-row panel), activation rows */
 
+/* Set by test_extremes: activations of full magnitude (+-127 after
+ * quantization, signs in pairs) and the weight bytes of Q4_0 / Q8_0 rows
+ * overwritten with their largest magnitudes (nibbles 15 or 0, bytes -128
+ * or 127): the largest sums 16-bit intermediate products can meet. */
+static bool g_extreme;
+
+static void set_extreme_weights(uint32_t type, uint8_t *wq, size_t wrow, int64_t n) {
+    size_t bsz = type == GGML_TYPE_Q8_0 ? 34 : 18;
+    for (int r = 0; r < NR; r++)
+        for (int64_t b = 0; b < n / 32; b++) {
+            uint8_t *blk = wq + (size_t)r * wrow + (size_t)b * bsz;
+            uint8_t v = type == GGML_TYPE_Q8_0 ? (r % 2 ? 0x80 : 0x7F) : (r % 2 ? 0xFF : 0x00);
+            memset(blk + 2, v, bsz - 2);
+        }
+}
+
 /* Checks the kernels of `type` (or of its repacked layout when repack is
  * set, repacked `group` rows at a time: the expectation still comes from
  * the original blocks). */
@@ -61,10 +77,13 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
     assert_non_null(aq);
     for (int64_t i = 0; i < n * NR; i++) w[i] = frand() * 0.05f;
     for (int64_t i = 0; i < n * NT; i++) x[i] = (i % 97 == 0) ? frand() * 40.0f : frand(); /* a few outliers */
+    if (g_extreme)
+        for (int64_t i = 0; i < n * NT; i++) x[i] = (i / 2 + i / n) % 2 ? 1.0f : -1.0f;
     for (int r = 0; r < NR; r++) {
         if (type == GGML_TYPE_F32) memcpy(wq + r * wrow, w + r * n, wrow);
         else quantize_row(type, w + r * n, wq + r * wrow, n);
     }
+    if (g_extreme) set_extreme_weights(type, wq, wrow, n);
     for (int t = 0; t < NT; t++) qdot_quantize_act(f, x + t * n, aq + t * arow, n);
 
     /* the activation format keeps every value within half a step */
@@ -182,6 +201,20 @@ static void test_repacked(void **state) {
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q6_K, 8, 128 * 3), 0);
 }
 
+/* Extreme weights and activations through every Q4_0 / Q8_0 kernel, in
+ * the file's layout and in both panel layouts. */
+static void test_extremes(void **state) {
+    (void)state;
+    g_extreme = true;
+    uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+        check_type(types[i], 1024);
+        check(types[i], 1024, true);
+        check_rows(types[i], 1024, true, 8);
+    }
+    g_extreme = false;
+}
+
 static void test_block32_types(void **state) {
     (void)state;
     uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q8_0};
@@ -262,6 +295,7 @@ int main(void) {
         cmocka_unit_test(test_block32_types),
         cmocka_unit_test(test_k_types),
         cmocka_unit_test(test_repacked),
+        cmocka_unit_test(test_extremes),
         cmocka_unit_test(test_quantize_levels),
         cmocka_unit_test(test_float_path_types),
         cmocka_unit_test(test_f16_attention_helpers),
