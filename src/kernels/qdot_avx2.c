@@ -268,6 +268,183 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
 X16_WALK(gemm_q4_0x16, 0)
 X16_WALK(gemm_q8_0x16, 1)
 
+/* ---- Q4_K / Q6_K in 16-row panels (QDOT_Q4_K16, QDOT_Q6_K16; layout in qdot.h) -----
+ *
+ * Halves of 8 rows as for the Q4_0 / Q8_0 panels. A sub-block's byte
+ * products are summed in 16 bits (Q4_K: 8 products of nibbles, at most
+ * 8 x 2 x 15 x 127 = 30480; Q6_K: 2 products of 6-bit values, at most
+ * 2 x 2 x 63 x 127 = 32004), then one vpmaddwd with the 8 rows' scales,
+ * each in both 16-bit halves of its row's lane (Q6_K: per pair of quads),
+ * widens and scales them at once. The offsets: sum over sub-blocks of
+ * min (Q4_K) or 32 x scale (Q6_K) times the activation sum of the
+ * sub-block, as vpmaddwd of (even, odd) sub-block pairs. Per super-block
+ * and half one conversion and two fmas. */
+
+/* The activation scale of super-block b and the activation sums of its
+ * sub-blocks as (even, odd) word pairs: Q4_K (Q4 = 1) pairs of 32-element
+ * sums (4 of them), Q6_K pairs of 16-element sums (8). */
+AI float k16_act_sums(const uint8_t *row, int64_t n, int64_t b, int32_t pr[8], const int Q4) {
+    const uint8_t *bs = row + n + 4 * (n / 256) + 32 * b;
+    __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)bs), hi = _mm_loadu_si128((const __m128i *)(const void *)(bs + 16));
+    if (Q4) _mm_storeu_si128((__m128i *)(void *)pr, _mm_hadd_epi16(lo, hi));
+    else {
+        _mm_storeu_si128((__m128i *)(void *)pr, lo);
+        _mm_storeu_si128((__m128i *)(void *)(pr + 4), hi);
+    }
+    return ((const float *)(const void *)(row + n))[b];
+}
+
+/* acc += d x da x isum - dmin x da x mo, lane by lane. */
+AI __m256 k16_accumulate(__m256 acc, __m256i isum, __m256i mo, __m256 d, __m256 dmin, float da) {
+    __m256 vda = _mm256_set1_ps(da);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(d, vda), acc);
+    return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mo), _mm256_mul_ps(dmin, vda), acc);
+}
+
+AI __m128i load8(const uint8_t *p) { return _mm_loadl_epi64((const __m128i *)(const void *)p); }
+
+/* Halves h0 .. h0 + NH - 1 of one QDOT_Q4_K16 panel x T QDOT_ACT_Q8K rows. */
+AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int h0,
+                    const int NH, const int T) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m128i m3f = _mm_set1_epi8(0x3F), m03 = _mm_set1_epi8(0x03), m3c = _mm_set1_epi8(0x3C);
+    __m256 acc[2][2];
+    for (int h = 0; h < NH; h++)
+        for (int t = 0; t < T; t++) acc[h][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *step = w + (size_t)b * 2304;
+        float da[2];
+        int32_t pr[2][8];
+        for (int t = 0; t < T; t++) da[t] = k16_act_sums(act + (size_t)t * act_stride, n, b, pr[t], 1);
+        for (int hh = 0; hh < NH; hh++) {
+            const int h = h0 + hh;
+            __m256i isum[2], mo[2];
+            for (int t = 0; t < T; t++) isum[t] = mo[t] = _mm256_setzero_si256();
+            for (int g = 0; g < 4; g++) {
+                __m256i sa = _mm256_cvtepu8_epi32(_mm_and_si128(load8(step + 64 + 32 * g + 8 * h), m3f));
+                __m256i sb = _mm256_cvtepu8_epi32(_mm_and_si128(load8(step + 80 + 32 * g + 8 * h), m3f));
+                sa = _mm256_or_si256(sa, _mm256_slli_epi32(sa, 16));
+                sb = _mm256_or_si256(sb, _mm256_slli_epi32(sb, 16));
+                __m256i ia[2], ib[2];
+                for (int k = 0; k < 8; k++) {
+                    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(step + 256 + 512 * g + 64 * k + 32 * h));
+                    __m256i lo = _mm256_and_si256(x, m4), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
+                    for (int t = 0; t < T; t++) {
+                        const uint8_t *a = act + (size_t)t * act_stride + 256 * b + 64 * g + 4 * k;
+                        int32_t a0, a1;
+                        memcpy(&a0, a, 4);
+                        memcpy(&a1, a + 32, 4);
+                        __m256i pa = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)), pb = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1));
+                        ia[t] = k ? _mm256_add_epi16(ia[t], pa) : pa;
+                        ib[t] = k ? _mm256_add_epi16(ib[t], pb) : pb;
+                    }
+                }
+                for (int t = 0; t < T; t++)
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(ia[t], sa), _mm256_madd_epi16(ib[t], sb)));
+            }
+            for (int i = 0; i < 4; i++) { /* mins of sub-blocks 2i, 2i + 1: lane r = (m[r][2i], m[r][2i+1]) */
+                __m128i s0 = load8(step + 64 + 32 * i + 8 * h), s1 = load8(step + 80 + 32 * i + 8 * h), hb = load8(step + 192 + 16 * i + 8 * h);
+                __m128i mn0 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s0, 6), m03), _mm_and_si128(_mm_slli_epi16(hb, 2), m3c));
+                __m128i mn1 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s1, 6), m03), _mm_and_si128(_mm_srli_epi16(hb, 2), m3c));
+                __m256i mp = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn0, mn1));
+                for (int t = 0; t < T; t++) mo[t] = _mm256_add_epi32(mo[t], _mm256_madd_epi16(mp, _mm256_set1_epi32(pr[t][i])));
+            }
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 16 * h)));
+            __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * h)));
+            for (int t = 0; t < T; t++) acc[hh][t] = k16_accumulate(acc[hh][t], isum[t], mo[t], d, dmin, da[t]);
+        }
+    }
+    for (int hh = 0; hh < NH; hh++)
+        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo + 8 * (size_t)(h0 + hh), acc[hh][t]);
+}
+
+/* Halves h0 .. h0 + NH - 1 of one QDOT_Q6_K16 panel x T QDOT_ACT_Q8K rows:
+ * sub-block j = s4 + 4f is quads u + 16f for u = 4 s4 .. 4 s4 + 3; the
+ * three vectors of quad u give the 6-bit values of quads u, u + 16, u + 32
+ * and u + 48 (low 4 bits from the nibbles of the vectors of u and u + 16,
+ * top 2 bits at bits 2f, 2f + 1 of the high-bit vector of u). */
+AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int h0,
+                    const int NH, const int T) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc[2][2];
+    for (int h = 0; h < NH; h++)
+        for (int t = 0; t < T; t++) acc[h][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 256; b++) {
+        const uint8_t *step = w + (size_t)b * 3360;
+        /* three interleaved streams within a step (low bits of quads u and
+         * u + 16, high bits of u) defeat the hardware prefetcher: Zen 3, 1
+         * thread, 32768 x 4096, alternating: 7.5 -> 8.8 GB/s with this
+         * (the single-stream panels lose 15-25% with it: not there) */
+        if (h0 == 0) prefetch_stream(step, 3360);
+        float da[2];
+        int32_t pr[2][8];
+        for (int t = 0; t < T; t++) da[t] = k16_act_sums(act + (size_t)t * act_stride, n, b, pr[t], 0);
+        for (int hh = 0; hh < NH; hh++) {
+            const int h = h0 + hh;
+            __m256i isum[2], mo[2];
+            for (int t = 0; t < T; t++) isum[t] = mo[t] = _mm256_setzero_si256();
+            for (int s4 = 0; s4 < 4; s4++) /* sub-blocks s4 + 4f, f = 0..3 */
+                for (int pair = 0; pair < 2; pair++) { /* quads u = 4 s4 + 2 pair, + 1 */
+                    __m256i s16[2][4];
+                    for (int t = 0; t < T; t++)
+                        for (int f = 0; f < 4; f++) s16[t][f] = _mm256_setzero_si256();
+                    for (int uu = 0; uu < 2; uu++) {
+                        const int u = 4 * s4 + 2 * pair + uu;
+                        __m256i lA = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 64 * u + 32 * h));
+                        __m256i lB = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 64 * (u + 16) + 32 * h));
+                        __m256i hv = _mm256_loadu_si256((const __m256i *)(const void *)(step + 2336 + 64 * u + 32 * h));
+                        __m256i q[4];
+                        q[0] = _mm256_or_si256(_mm256_and_si256(lA, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 4), m30));
+                        q[1] = _mm256_or_si256(_mm256_and_si256(lB, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 2), m30));
+                        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lA, 4), m4), _mm256_and_si256(hv, m30));
+                        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lB, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hv, 2), m30));
+                        for (int t = 0; t < T; t++)
+                            for (int f = 0; f < 4; f++) { /* quad u + 16 f */
+                                int32_t a;
+                                memcpy(&a, act + (size_t)t * act_stride + 256 * b + 4 * (u + 16 * f), 4);
+                                s16[t][f] = _mm256_add_epi16(s16[t][f], _mm256_maddubs_epi16(q[f], _mm256_set1_epi32(a)));
+                            }
+                    }
+                    /* two quads summed: widen with the scales of sub-blocks s4 + 4f */
+                    for (int f = 0; f < 4; f++) {
+                        __m128i sv = load8(step + 32 + 16 * (s4 + 4 * f) + 8 * h);
+                        __m256i sc = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(sv, sv));
+                        for (int t = 0; t < T; t++) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t][f], sc));
+                    }
+                }
+            for (int i = 0; i < 8; i++) { /* scales of sub-blocks 2i, 2i + 1: lane r = (sc[r][2i], sc[r][2i+1]) */
+                __m256i sp = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(load8(step + 32 + 32 * i + 8 * h), load8(step + 48 + 32 * i + 8 * h)));
+                for (int t = 0; t < T; t++) mo[t] = _mm256_add_epi32(mo[t], _mm256_madd_epi16(sp, _mm256_set1_epi32(pr[t][i])));
+            }
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 16 * h)));
+            for (int t = 0; t < T; t++) acc[hh][t] = k16_accumulate(acc[hh][t], isum[t], mo[t], d, _mm256_mul_ps(d, _mm256_set1_ps(32.0f)), da[t]);
+        }
+    }
+    for (int hh = 0; hh < NH; hh++)
+        for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo + 8 * (size_t)(h0 + hh), acc[hh][t]);
+}
+
+/* Walks whole 16-row K panels: one token both halves in one pass, more in
+ * tiles of one half x 2 tokens. */
+#define K16_WALK(NAME, TILE)                                                                                              \
+    static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
+                     float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
+        (void)wtype;                                                                                                      \
+        (void)scratch;                                                                                                    \
+        for (int r = 0; r + 16 <= nr; r += 16) {                                                                          \
+            const uint8_t *wp = w + (size_t)r * w_stride;                                                                 \
+            for (int t = 0; t < nt; t += 2) {                                                                             \
+                const uint8_t *ap = act + (size_t)t * act_stride;                                                         \
+                float *op = out + (size_t)t * ldo + (size_t)r;                                                            \
+                if (nt - t == 1) TILE(wp, ap, act_stride, n, op, ldo, 0, 2, 1);                                           \
+                else                                                                                                      \
+                    for (int h = 0; h < 2; h++) TILE(wp, ap, act_stride, n, op, ldo, h, 1, 2);                            \
+            }                                                                                                             \
+        }                                                                                                                 \
+    }
+K16_WALK(gemm_q4_k16, tile_q4_k16)
+K16_WALK(gemm_q6_k16, tile_q6_k16)
+
 float qdot_dot_f16_avx2(const float *a, const uint16_t *b, int n) {
     __m256 acc = _mm256_setzero_ps();
     int i = 0;
@@ -402,6 +579,8 @@ qdot_gemm_fn qdot_gemm_avx2(uint32_t wtype) {
     case GGML_TYPE_Q6_K: return gemm_q6_k;
     case QDOT_Q4_0X16: return gemm_q4_0x16;
     case QDOT_Q8_0X16: return gemm_q8_0x16;
+    case QDOT_Q4_K16: return gemm_q4_k16;
+    case QDOT_Q6_K16: return gemm_q6_k16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

@@ -43,12 +43,22 @@ static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
 enum { NR = 16, NT = 6 }; /* weight rows (a whole 16-row panel), activation rows */
 
 /* Set by test_extremes: activations of full magnitude (+-127 after
- * quantization, signs in pairs) and the weight bytes of Q4_0 / Q8_0 rows
- * overwritten with their largest magnitudes (nibbles 15 or 0, bytes -128
- * or 127): the largest sums 16-bit intermediate products can meet. */
+ * quantization, signs in pairs) and the weight bytes overwritten with
+ * their largest magnitudes (Q4_0 nibbles 15 or 0, Q8_0 bytes -128 or 127,
+ * Q4_K values 15, Q6_K values 63): the largest sums 16-bit intermediate
+ * products can meet. */
 static bool g_extreme;
 
 static void set_extreme_weights(uint32_t type, uint8_t *wq, size_t wrow, int64_t n) {
+    if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K) { /* every value 15 (Q4_K) or 63 (Q6_K) */
+        for (int r = 0; r < NR; r++)
+            for (int64_t b = 0; b < n / 256; b++) {
+                uint8_t *blk = wq + (size_t)r * wrow + (size_t)b * (type == GGML_TYPE_Q4_K ? 144 : 210);
+                if (type == GGML_TYPE_Q4_K) memset(blk + 16, 0xFF, 128);
+                else memset(blk, 0xFF, 192); /* ql, qh */
+            }
+        return;
+    }
     size_t bsz = type == GGML_TYPE_Q8_0 ? 34 : 18;
     for (int r = 0; r < NR; r++)
         for (int64_t b = 0; b < n / 32; b++) {
@@ -201,16 +211,16 @@ static void test_repacked(void **state) {
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q6_K, 8, 128 * 3), 0);
 }
 
-/* Extreme weights and activations through every Q4_0 / Q8_0 kernel, in
- * the file's layout and in both panel layouts. */
+/* Extreme weights and activations through every kernel of the integer
+ * types, in the file's layout and in the panel layouts. */
 static void test_extremes(void **state) {
     (void)state;
     g_extreme = true;
-    uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0};
+    uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
         check_type(types[i], 1024);
         check(types[i], 1024, true);
-        check_rows(types[i], 1024, true, 8);
+        if (types[i] == GGML_TYPE_Q4_0 || types[i] == GGML_TYPE_Q8_0) check_rows(types[i], 1024, true, 8);
     }
     g_extreme = false;
 }
