@@ -279,6 +279,11 @@ static void kblock_from_q4_k16(const uint8_t *step, int r, kblock *k) {
             }
 }
 
+/* Where the vector holding the low 4 bits of quad c (0..63) starts in a
+ * QDOT_Q6_K16 step: that of quad c % 32 (high nibbles for c >= 32), at
+ * 288 + 192u for quads u < 16, + 64 for u + 16. */
+static size_t q6_k16_low_at(int c) { return 288 + 192 * (size_t)(c % 16) + 64 * (size_t)((c % 32) / 16); }
+
 /* Row r (0..15) of a QDOT_Q6_K16 super-block step (layout in qdot.h). */
 static void kblock_from_q6_k16(const uint8_t *step, int r, kblock *k) {
     k->d = f16_at(step + 2 * r);
@@ -286,7 +291,7 @@ static void kblock_from_q6_k16(const uint8_t *step, int r, kblock *k) {
     for (int j = 0; j < 16; j++) k->sc[j] = k->m[j] = (int8_t)step[32 + 16 * j + r];
     for (int c = 0; c < 64; c++)
         for (int i = 0; i < 4; i++) {
-            uint8_t lo = step[288 + 64 * (c % 32) + 4 * r + i], hi = step[2336 + 64 * (c % 16) + 4 * r + i];
+            uint8_t lo = step[q6_k16_low_at(c) + 4 * r + i], hi = step[288 + 192 * (c % 16) + 128 + 4 * r + i];
             k->q[4 * c + i] = (uint8_t)((c < 32 ? lo & 15 : lo >> 4) | ((hi >> (2 * (c / 16))) & 3) << 4);
         }
 }
@@ -423,8 +428,8 @@ static void repack_q6_k16(const uint8_t *src, size_t row, uint8_t *dst, int64_t 
             for (int c = 0; c < 64; c++)
                 for (int i = 0; i < 4; i++) {
                     int q = k.q[4 * c + i];
-                    step[288 + 64 * (c % 32) + 4 * r + i] |= (uint8_t)((q & 15) << (c < 32 ? 0 : 4));
-                    step[2336 + 64 * (c % 16) + 4 * r + i] |= (uint8_t)((q >> 4) << (2 * (c / 16)));
+                    step[q6_k16_low_at(c) + 4 * r + i] |= (uint8_t)((q & 15) << (c < 32 ? 0 : 4));
+                    step[288 + 192 * (c % 16) + 128 + 4 * r + i] |= (uint8_t)((q >> 4) << (2 * (c / 16)));
                 }
         }
     }

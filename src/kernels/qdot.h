@@ -77,10 +77,13 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  * quad c = elements 4c..4c+3 (c < 64):
  *   0     f16 d[16], one per row
  *   32    for sub-block j = 0..15 (16 elements), 16 bytes: the i8 scale of row r
- *   288   for v = 0..31, 64 bytes: bytes 4r..4r+3 hold the low 4 bits of
- *         quad v of row r in their low nibbles, of quad v + 32 in their high
- *   2336  for u = 0..15, 64 bytes: bits 2f, 2f+1 of bytes 4r..4r+3 hold the
- *         top 2 bits of quad u + 16f of row r (f = 0..3)
+ *   288   for u = 0..15, 192 bytes at 288 + 192u, the three vectors
+ *         that give quads u, u + 16, u + 32, u + 48 (one sequential stream):
+ *         +0    bytes 4r..4r+3: the low 4 bits of quad u of row r in their
+ *               low nibbles, of quad u + 32 in their high ones
+ *         +64   the same for quads u + 16 and u + 48
+ *         +128  bits 2f, 2f+1 of bytes 4r..4r+3: the top 2 bits of quad
+ *               u + 16f of row r (f = 0..3)
  *
  * QDOT_Q4_0X16 and QDOT_Q8_0X16 are Q4_0 and Q8_0 matrices in 16-row
  * panels of the same kind (n_rows % 16 == 0, n % 128 == 0; QDOT_ACT_Q8D

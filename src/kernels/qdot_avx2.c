@@ -371,11 +371,6 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
         for (int t = 0; t < T; t++) acc[h][t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / 256; b++) {
         const uint8_t *step = w + (size_t)b * 3360;
-        /* three interleaved streams within a step (low bits of quads u and
-         * u + 16, high bits of u) defeat the hardware prefetcher: Zen 3, 1
-         * thread, 32768 x 4096, alternating: 7.5 -> 8.8 GB/s with this
-         * (the single-stream panels lose 15-25% with it: not there) */
-        if (h0 == 0) prefetch_stream(step, 3360);
         float da[2];
         int32_t pr[2][8];
         for (int t = 0; t < T; t++) da[t] = k16_act_sums(act + (size_t)t * act_stride, n, b, pr[t], 0);
@@ -390,9 +385,9 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
                         for (int f = 0; f < 4; f++) s16[t][f] = _mm256_setzero_si256();
                     for (int uu = 0; uu < 2; uu++) {
                         const int u = 4 * s4 + 2 * pair + uu;
-                        __m256i lA = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 64 * u + 32 * h));
-                        __m256i lB = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 64 * (u + 16) + 32 * h));
-                        __m256i hv = _mm256_loadu_si256((const __m256i *)(const void *)(step + 2336 + 64 * u + 32 * h));
+                        __m256i lA = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 192 * u + 32 * h));
+                        __m256i lB = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 192 * u + 64 + 32 * h));
+                        __m256i hv = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 192 * u + 128 + 32 * h));
                         __m256i q[4];
                         q[0] = _mm256_or_si256(_mm256_and_si256(lA, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 4), m30));
                         q[1] = _mm256_or_si256(_mm256_and_si256(lB, m4), _mm256_and_si256(_mm256_slli_epi16(hv, 2), m30));

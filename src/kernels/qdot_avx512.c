@@ -421,9 +421,9 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
                 for (int f = 0; f < 4; f++) sa[t][f] = _mm512_setzero_si512();
             for (int uu = 0; uu < 4; uu++) {
                 const int u = 4 * s4 + uu;
-                __m512i lA = _mm512_loadu_si512((const void *)(step + 288 + 64 * u));        /* quads u (low), u + 32 (high) */
-                __m512i lB = _mm512_loadu_si512((const void *)(step + 288 + 64 * (u + 16))); /* quads u + 16, u + 48 */
-                __m512i h = _mm512_loadu_si512((const void *)(step + 2336 + 64 * u));
+                __m512i lA = _mm512_loadu_si512((const void *)(step + 288 + 192 * u));       /* quads u (low), u + 32 (high) */
+                __m512i lB = _mm512_loadu_si512((const void *)(step + 288 + 192 * u + 64));  /* quads u + 16, u + 48 */
+                __m512i h = _mm512_loadu_si512((const void *)(step + 288 + 192 * u + 128));
                 __m512i q[4];
                 q[0] = _mm512_ternarylogic_epi32(lA, m4, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30), 0xEA);
                 q[1] = _mm512_ternarylogic_epi32(lB, m4, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30), 0xEA);
