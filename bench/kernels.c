@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
     uint32_t rt = qdot_repack_type_at((uint32_t)type, rows, cols, cpu_level_get());
     if (huge) madvise(wr, bytes, MADV_HUGEPAGE);
     if (rt) {
-        qdot_repack((uint32_t)type, wq, wr, rows, cols);
+        qdot_repack_as(rt, (uint32_t)type, wq, wr, rows, cols);
         w.type = rt;
     } else {
         memcpy(wr, wq, bytes);
@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
         if (huge) madvise(wr2, bytes, MADV_HUGEPAGE);
         if (rt2)
             for (int64_t r = 0; r < rows; r += group)
-                qdot_repack((uint32_t)type, wq + (size_t)r * row_bytes, wr2 + (size_t)r * row_bytes, group, cols);
+                qdot_repack_as(rt2, (uint32_t)type, wq + (size_t)r * row_bytes, wr2 + (size_t)r * row_bytes, group, cols);
         else memcpy(wr2, wq, bytes); /* no panels for that many rows at this level: the file's layout */
         w2.type = rt2 ? rt2 : (uint32_t)type;
         w2.data = wr2;

@@ -17,7 +17,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
     case QDOT_Q4_K16: case QDOT_Q6_K16: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
-    case QDOT_Q4_0X16: case QDOT_Q8_0X16: return QDOT_ACT_Q8D;
+    case QDOT_Q4_0X16: case QDOT_Q8_0X16: case QDOT_Q5_0X16: return QDOT_ACT_Q8D;
     default: return QDOT_ACT_F32;
     }
 }
@@ -314,13 +314,19 @@ static void gemm_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
     }
 }
 
-/* Bytes of one 128-element step of a QDOT_Q4_0X16 or QDOT_Q8_0X16 panel. */
-static size_t x16_step_bytes(uint32_t rtype) { return rtype == QDOT_Q8_0X16 ? 2176 : 1152; }
+/* Bytes of one 128-element step of a QDOT_Q4_0X16, QDOT_Q5_0X16 or QDOT_Q8_0X16 panel. */
+static size_t x16_step_bytes(uint32_t rtype) { return rtype == QDOT_Q8_0X16 ? 2176 : rtype == QDOT_Q5_0X16 ? 1408 : 1152; }
 
 /* Weight e (0..31) of block k of row r in a QDOT_Q4_0X16 / QDOT_Q8_0X16
  * step (layout in qdot.h), as a signed value. */
 static int x16_weight(uint32_t rtype, const uint8_t *step, int k, int r, int e) {
     if (rtype == QDOT_Q8_0X16) return (int)step[128 + 512 * k + 64 * (e / 4) + 4 * r + e % 4] - 128;
+    if (rtype == QDOT_Q5_0X16) {
+        int v = (e % 16) / 4, i = e % 4;
+        uint8_t byte = step[128 + 320 * k + 64 * v + 4 * r + i], hb = step[128 + 320 * k + 256 + 4 * r + i];
+        int nib = e < 16 ? byte & 0x0F : byte >> 4, fifth = (hb >> (2 * v + (e < 16 ? 0 : 1))) & 1;
+        return (nib | fifth << 4) - 16;
+    }
     uint8_t byte = step[128 + 256 * k + 64 * ((e % 16) / 4) + 4 * r + e % 4];
     return (e < 16 ? byte & 0x0F : byte >> 4) - 8;
 }
@@ -365,6 +371,7 @@ uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
 
 uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level) {
     uint32_t rt = level >= CPU_LEVEL_AVX2 ? qdot_repack_type(type, n_rows, n) : 0;
+    if (level == CPU_LEVEL_AVX2 && rt == QDOT_Q5_0R && n_rows % 16 == 0) rt = QDOT_Q5_0X16;
     if (level == CPU_LEVEL_AVX2 && qdot_gemm_avx2(rt) == NULL) rt = 0;
     return rt;
 }
@@ -438,15 +445,18 @@ static void repack_q6_k16(const uint8_t *src, size_t row, uint8_t *dst, int64_t 
 int qdot_panel_rows(uint32_t type) {
     switch (type) {
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return 4;
-    case QDOT_Q4_K16: case QDOT_Q6_K16: case QDOT_Q8_0X16: case QDOT_Q4_0X16: return 16;
+    case QDOT_Q4_K16: case QDOT_Q6_K16: case QDOT_Q8_0X16: case QDOT_Q4_0X16: case QDOT_Q5_0X16: return 16;
     default: return 1;
     }
 }
 
 void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
-    uint32_t rt = qdot_repack_type(type, n_rows, n);
-    assert(rt);
-    if (rt == QDOT_Q8_0X16 || rt == QDOT_Q4_0X16) {
+    qdot_repack_as(qdot_repack_type(type, n_rows, n), type, src, dst, n_rows, n);
+}
+
+void qdot_repack_as(uint32_t rt, uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
+    assert(rt && (rt & 0xFF) == type);
+    if (rt == QDOT_Q8_0X16 || rt == QDOT_Q4_0X16 || rt == QDOT_Q5_0X16) {
         size_t bsz = qdot_block_bytes(type), row = (size_t)(n / 32) * bsz, sb = x16_step_bytes(rt);
         for (int64_t p = 0; p < n_rows / 16; p++)
             for (int64_t b = 0; b < n / 32; b++) {
@@ -457,6 +467,17 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
                     memcpy(step + 32 * k + 2 * r, blk, 2);
                     if (rt == QDOT_Q4_0X16) {
                         for (int v = 0; v < 4; v++) memcpy(step + 128 + 256 * k + 64 * v + 4 * r, blk + 2 + 4 * v, 4);
+                    } else if (rt == QDOT_Q5_0X16) {
+                        /* Q5_0 block: f16 d, u32 qh (bit e: fifth bit of element e), u8 qs[16] */
+                        uint32_t qh;
+                        memcpy(&qh, blk + 2, 4);
+                        for (int v = 0; v < 4; v++) memcpy(step + 128 + 320 * k + 64 * v + 4 * r, blk + 6 + 4 * v, 4);
+                        for (int i = 0; i < 4; i++) {
+                            uint8_t hb = 0;
+                            for (int v = 0; v < 4; v++)
+                                hb |= (uint8_t)(((qh >> (4 * v + i)) & 1) << (2 * v) | ((qh >> (16 + 4 * v + i)) & 1) << (2 * v + 1));
+                            step[128 + 320 * k + 256 + 4 * r + i] = hb;
+                        }
                     } else {
                         for (int v = 0; v < 8; v++)
                             for (int i = 0; i < 4; i++) step[128 + 512 * k + 64 * v + 4 * r + i] = (uint8_t)(blk[2 + 4 * v + i] ^ 0x80);
@@ -560,7 +581,7 @@ qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return gemm_q8k_scalar;
     case QDOT_Q4_K16: case QDOT_Q6_K16: return gemm_k16_scalar;
-    case QDOT_Q8_0X16: case QDOT_Q4_0X16: return gemm_x16_scalar;
+    case QDOT_Q8_0X16: case QDOT_Q4_0X16: case QDOT_Q5_0X16: return gemm_x16_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

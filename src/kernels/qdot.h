@@ -98,6 +98,12 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  *         Q8_0: for block k and quad v = 0..7, 64 bytes at 128 + 512k + 64v:
  *         bytes 4r..4r+3 hold elements 4v..4v+3 of row r as value + 128
  *         (so the weights are the unsigned operand)
+ * QDOT_Q5_0X16 (the AVX2 kernels' Q5_0 layout; AVX-512 reads QDOT_Q5_0R)
+ * is QDOT_Q4_0X16 with each block's fifth bits after its quads: 1408-byte
+ * steps, block k's 4 quad vectors at 128 + 320k + 64v (low 4 bits, as
+ * Q4_0X16), then at 128 + 320k + 256 one vector whose byte 4r + i holds
+ * at bits 2v and 2v + 1 the fifth bits of elements 4v + i and 16 + 4v + i
+ * of row r (v = 0..3; value = (nibble | bit << 4) - 16).
  * Every load of a step is a whole, aligned cache line.
  *
  * The 4-row panel types need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
@@ -106,7 +112,7 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  * into the integer sum), then f32 dl[n/8]: the lane's block scale. Kernels
  * for them take tiles of whole panels. */
 enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_K16 = 0x2000 | 12,
-       QDOT_Q6_K16 = 0x2000 | 14, QDOT_Q8_0X16 = 0x2000 | 8, QDOT_Q4_0X16 = 0x2000 | 2 };
+       QDOT_Q6_K16 = 0x2000 | 14, QDOT_Q8_0X16 = 0x2000 | 8, QDOT_Q4_0X16 = 0x2000 | 2, QDOT_Q5_0X16 = 0x2000 | 6 };
 
 /* The byte of a QDOT_ACT_Q8S row (or of a QDOT_Q8_0R panel row) that holds
  * element e: its position within its 128-element step (see above). */
@@ -121,6 +127,9 @@ uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n);
  * (keep the file's layout): AVX-512 every layout above; AVX2 only the
  * 16-row panels (it has kernels for those alone); scalar none. */
 uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level);
+/* Repacks n_rows rows of n elements of `type` from src into dst (the same
+ * size) as repacked type rt (qdot_repack_type or qdot_repack_type_at). */
+void qdot_repack_as(uint32_t rt, uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n);
 /* Rows per panel of a weight type: a kernel for it takes whole panels. */
 int qdot_panel_rows(uint32_t type);
 /* Repacks n_rows rows of n elements from src into dst (the same size). */

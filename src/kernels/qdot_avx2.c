@@ -180,15 +180,24 @@ TILE_WALK(gemm_q6_k, TILE_Q6_K, 2, 2)
  *   block's 8 products (4 quads x low / high nibbles) are summed in 16 bits
  *   (at most 8 x 2 x 15 x 127 = 30480, no saturation) before one vpmaddwd
  *   widens them; the -8 offset is the seed -8 x the block's activation sum.
+ *   Q5_0 (QDOT_Q5_0X16): the same with the fifth bits or-ed in as 16, 4
+ *   products per 16-bit sum (at most 4 x 2 x 31 x 127 = 31496), offset -16.
  *   Q8_0: the values (stored + 128) are made signed again and multiplied as
  *   |w| x sign(a, w), each pair within 16 bits (2 x 127 x 127), widened per
  *   quad.
  * Then per block and half one conversion and one fma with the 8 rows'
  * scales times the activation scale. */
+/* x shifted left by s bits in each 16-bit lane (right by -s when s < 0). */
+AI __m256i shift16(__m256i x, const int s) { return s >= 0 ? _mm256_slli_epi16(x, s) : _mm256_srli_epi16(x, -s); }
+
+enum { X16_Q4_0, X16_Q8_0, X16_Q5_0 };
+
 AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int h0,
-                 const int NH, const int T, const int Q8) {
-    const size_t step_bytes = Q8 ? 2176 : 1152;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), c80 = _mm256_set1_epi8((char)0x80);
+                 const int NH, const int T, const int kind) {
+    const int Q8 = kind == X16_Q8_0, Q5 = kind == X16_Q5_0;
+    const size_t step_bytes = Q8 ? 2176 : Q5 ? 1408 : 1152, kstride = Q5 ? 320 : 256;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1),
+                  c80 = _mm256_set1_epi8((char)0x80);
     __m256 acc[2][4];
     for (int h = 0; h < NH; h++)
         for (int t = 0; t < T; t++) acc[h][t] = _mm256_setzero_ps();
@@ -212,22 +221,31 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
                         }
                     }
                 } else {
-                    __m256i s16[4];
+                    /* Q5_0: 4 products of 5-bit values per 16-bit sum (at most 4 x 2 x 31 x 127 = 31496) */
+                    __m256i s16[4][2];
+                    __m256i hv = Q5 ? _mm256_loadu_si256((const __m256i *)(const void *)(step + 128 + 320 * k + 256 + 32 * h)) : m4;
                     for (int v = 0; v < 4; v++) {
-                        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(step + 128 + 256 * k + 64 * v + 32 * h));
+                        __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(step + 128 + kstride * k + 64 * v + 32 * h));
                         __m256i lo = _mm256_and_si256(x, m4), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
+                        if (Q5) { /* the fifth bits, from bits 2v and 2v + 1 of hv, to bit 4 */
+                            lo = _mm256_or_si256(lo, _mm256_and_si256(shift16(hv, 4 - 2 * v), m10));
+                            hi = _mm256_or_si256(hi, _mm256_and_si256(shift16(hv, 3 - 2 * v), m10));
+                        }
+                        const int j = Q5 ? v / 2 : 0;
                         for (int t = 0; t < T; t++) {
                             int32_t a0, a1;
                             memcpy(&a0, act + (size_t)t * act_stride + 32 * b + 4 * v, 4);
                             memcpy(&a1, act + (size_t)t * act_stride + 32 * b + 16 + 4 * v, 4);
                             __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)),
                                                          _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1)));
-                            s16[t] = v == 0 ? p : _mm256_add_epi16(s16[t], p);
+                            s16[t][j] = v == 0 || (Q5 && v == 2) ? p : _mm256_add_epi16(s16[t][j], p);
                         }
                     }
                     for (int t = 0; t < T; t++) {
                         int32_t bsum = ((const int32_t *)(const void *)(act + (size_t)t * act_stride + n + n / 8))[b];
-                        is[t] = _mm256_add_epi32(_mm256_madd_epi16(s16[t], ones), _mm256_set1_epi32(-8 * bsum));
+                        __m256i sum = _mm256_madd_epi16(s16[t][0], ones);
+                        if (Q5) sum = _mm256_add_epi32(sum, _mm256_madd_epi16(s16[t][1], ones));
+                        is[t] = _mm256_add_epi32(sum, _mm256_set1_epi32((Q5 ? -16 : -8) * bsum));
                     }
                 }
                 __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 32 * k + 16 * h)));
@@ -246,7 +264,7 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
  * (each weight line read once: generation), more tokens in tiles of one
  * half x up to 4 tokens (the other half's bytes of each line come from
  * cache on its own pass). */
-#define X16_WALK(NAME, Q8)                                                                                                \
+#define X16_WALK(NAME, KIND)                                                                                                \
     static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
                      float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
         (void)wtype;                                                                                                      \
@@ -257,16 +275,17 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
                 const uint8_t *ap = act + (size_t)t * act_stride;                                                         \
                 float *op = out + (size_t)t * ldo + (size_t)r;                                                            \
                 for (int h = 0; h < 2; h++) switch (nt - t < 4 ? nt - t : 4) {                                            \
-                    case 1: if (h == 0) tile_x16(wp, ap, act_stride, n, op, ldo, 0, 2, 1, Q8); break;                     \
-                    case 2: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 2, Q8); break;                                 \
-                    case 3: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 3, Q8); break;                                 \
-                    default: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 4, Q8); break;                                \
+                    case 1: if (h == 0) tile_x16(wp, ap, act_stride, n, op, ldo, 0, 2, 1, KIND); break;                     \
+                    case 2: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 2, KIND); break;                                 \
+                    case 3: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 3, KIND); break;                                 \
+                    default: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 4, KIND); break;                                \
                     }                                                                                                     \
             }                                                                                                             \
         }                                                                                                                 \
     }
-X16_WALK(gemm_q4_0x16, 0)
-X16_WALK(gemm_q8_0x16, 1)
+X16_WALK(gemm_q4_0x16, X16_Q4_0)
+X16_WALK(gemm_q8_0x16, X16_Q8_0)
+X16_WALK(gemm_q5_0x16, X16_Q5_0)
 
 /* ---- Q4_K / Q6_K in 16-row panels (QDOT_Q4_K16, QDOT_Q6_K16; layout in qdot.h) -----
  *
@@ -574,6 +593,7 @@ qdot_gemm_fn qdot_gemm_avx2(uint32_t wtype) {
     case GGML_TYPE_Q6_K: return gemm_q6_k;
     case QDOT_Q4_0X16: return gemm_q4_0x16;
     case QDOT_Q8_0X16: return gemm_q8_0x16;
+    case QDOT_Q5_0X16: return gemm_q5_0x16;
     case QDOT_Q4_K16: return gemm_q4_k16;
     case QDOT_Q6_K16: return gemm_q6_k16;
     default: return NULL; /* the float path: qdot_gemm_get */

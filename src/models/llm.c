@@ -258,7 +258,7 @@ static int repack_weights(llm_model *m, al_err *err) {
         weight *w = ws[i];
         uint32_t rt = qdot_repack_type_at(w->type, w->n_rows, w->n_cols, level);
         size_t bytes = (size_t)w->n_rows * w->row_bytes;
-        if (rt) qdot_repack(w->type, w->data, dst, w->n_rows, w->n_cols);
+        if (rt) qdot_repack_as(rt, w->type, w->data, dst, w->n_rows, w->n_cols);
         else memcpy(dst, w->data, bytes);
         uintptr_t a = ((uintptr_t)w->data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
         uintptr_t b = ((uintptr_t)w->data + bytes) & ~(uintptr_t)(page - 1);
