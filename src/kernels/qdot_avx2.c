@@ -349,42 +349,61 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
         float da[2];
         int32_t pr[2][8];
         for (int t = 0; t < T; t++) da[t] = k16_act_sums(act + (size_t)t * act_stride, n, b, pr[t], 1);
-        for (int hh = 0; hh < NH; hh++) {
-            const int h = h0 + hh;
-            __m256i isum[2], mo[2];
-            for (int t = 0; t < T; t++) isum[t] = mo[t] = _mm256_setzero_si256();
-            for (int g = 0; g < 4; g++) {
-                __m256i sa = _mm256_cvtepu8_epi32(_mm_and_si128(load8(step + 64 + 32 * g + 8 * h), m3f));
-                __m256i sb = _mm256_cvtepu8_epi32(_mm_and_si128(load8(step + 80 + 32 * g + 8 * h), m3f));
-                sa = _mm256_or_si256(sa, _mm256_slli_epi32(sa, 16));
-                sb = _mm256_or_si256(sb, _mm256_slli_epi32(sb, 16));
-                __m256i ia[2], ib[2];
-                for (int k = 0; k < 8; k++) {
-                    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(step + 256 + 512 * g + 64 * k + 32 * h));
+        /* the per-row bytes (scales, mins) are read 16 at a time from row
+         * 8 h0 on: bytes 0-7 serve half h0, 8-15 half h0 + 1 */
+        __m256i isum[2][2], mo[2][2];
+        for (int hh = 0; hh < NH; hh++)
+            for (int t = 0; t < T; t++) isum[hh][t] = mo[hh][t] = _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            __m256i ia[2][2], ib[2][2];
+            for (int k = 0; k < 8; k++) {
+                __m256i a0[2], a1[2]; /* the quad's activations, shared by the halves */
+                for (int t = 0; t < T; t++) {
+                    const uint8_t *a = act + (size_t)t * act_stride + 256 * b + 64 * g + 4 * k;
+                    int32_t v0, v1;
+                    memcpy(&v0, a, 4);
+                    memcpy(&v1, a + 32, 4);
+                    a0[t] = _mm256_set1_epi32(v0);
+                    a1[t] = _mm256_set1_epi32(v1);
+                }
+                for (int hh = 0; hh < NH; hh++) {
+                    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(step + 256 + 512 * g + 64 * k + 32 * (h0 + hh)));
                     __m256i lo = _mm256_and_si256(x, m4), hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), m4);
                     for (int t = 0; t < T; t++) {
-                        const uint8_t *a = act + (size_t)t * act_stride + 256 * b + 64 * g + 4 * k;
-                        int32_t a0, a1;
-                        memcpy(&a0, a, 4);
-                        memcpy(&a1, a + 32, 4);
-                        __m256i pa = _mm256_maddubs_epi16(lo, _mm256_set1_epi32(a0)), pb = _mm256_maddubs_epi16(hi, _mm256_set1_epi32(a1));
-                        ia[t] = k ? _mm256_add_epi16(ia[t], pa) : pa;
-                        ib[t] = k ? _mm256_add_epi16(ib[t], pb) : pb;
+                        __m256i pa = _mm256_maddubs_epi16(lo, a0[t]), pb = _mm256_maddubs_epi16(hi, a1[t]);
+                        ia[hh][t] = k ? _mm256_add_epi16(ia[hh][t], pa) : pa;
+                        ib[hh][t] = k ? _mm256_add_epi16(ib[hh][t], pb) : pb;
                     }
                 }
+            }
+            /* scales of sub-blocks 2g, 2g + 1, in both 16-bit halves of each row's lane */
+            __m128i va = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(step + 64 + 32 * g + 8 * h0)), m3f);
+            __m128i vb = _mm_and_si128(_mm_loadu_si128((const __m128i *)(const void *)(step + 80 + 32 * g + 8 * h0)), m3f);
+            for (int hh = 0; hh < NH; hh++) {
+                __m256i sa = _mm256_cvtepu8_epi32(hh ? _mm_srli_si128(va, 8) : va);
+                __m256i sb = _mm256_cvtepu8_epi32(hh ? _mm_srli_si128(vb, 8) : vb);
+                sa = _mm256_or_si256(sa, _mm256_slli_epi32(sa, 16));
+                sb = _mm256_or_si256(sb, _mm256_slli_epi32(sb, 16));
                 for (int t = 0; t < T; t++)
-                    isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(ia[t], sa), _mm256_madd_epi16(ib[t], sb)));
+                    isum[hh][t] = _mm256_add_epi32(isum[hh][t], _mm256_add_epi32(_mm256_madd_epi16(ia[hh][t], sa), _mm256_madd_epi16(ib[hh][t], sb)));
             }
-            for (int i = 0; i < 4; i++) { /* mins of sub-blocks 2i, 2i + 1: lane r = (m[r][2i], m[r][2i+1]) */
-                __m128i s0 = load8(step + 64 + 32 * i + 8 * h), s1 = load8(step + 80 + 32 * i + 8 * h), hb = load8(step + 192 + 16 * i + 8 * h);
-                __m128i mn0 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s0, 6), m03), _mm_and_si128(_mm_slli_epi16(hb, 2), m3c));
-                __m128i mn1 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s1, 6), m03), _mm_and_si128(_mm_srli_epi16(hb, 2), m3c));
-                __m256i mp = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mn0, mn1));
-                for (int t = 0; t < T; t++) mo[t] = _mm256_add_epi32(mo[t], _mm256_madd_epi16(mp, _mm256_set1_epi32(pr[t][i])));
+        }
+        for (int i = 0; i < 4; i++) { /* mins of sub-blocks 2i, 2i + 1: lane r = (m[r][2i], m[r][2i+1]) */
+            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 64 + 32 * i + 8 * h0));
+            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 80 + 32 * i + 8 * h0));
+            __m128i hb = _mm_loadu_si128((const __m128i *)(const void *)(step + 192 + 16 * i + 8 * h0));
+            __m128i mn0 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s0, 6), m03), _mm_and_si128(_mm_slli_epi16(hb, 2), m3c));
+            __m128i mn1 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s1, 6), m03), _mm_and_si128(_mm_srli_epi16(hb, 2), m3c));
+            for (int hh = 0; hh < NH; hh++) {
+                __m256i mp = _mm256_cvtepu8_epi16(hh ? _mm_unpackhi_epi8(mn0, mn1) : _mm_unpacklo_epi8(mn0, mn1));
+                for (int t = 0; t < T; t++) mo[hh][t] = _mm256_add_epi32(mo[hh][t], _mm256_madd_epi16(mp, _mm256_set1_epi32(pr[t][i])));
             }
-            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 16 * h)));
-            __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * h)));
-            for (int t = 0; t < T; t++) acc[hh][t] = k16_accumulate(acc[hh][t], isum[t], mo[t], d, dmin, da[t]);
+        }
+        __m128i dh = _mm_loadu_si128((const __m128i *)(const void *)(step + 16 * h0)), mh = _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * h0));
+        for (int hh = 0; hh < NH; hh++) {
+            __m256 d = _mm256_cvtph_ps(hh ? _mm_loadu_si128((const __m128i *)(const void *)(step + 16 * (h0 + 1))) : dh);
+            __m256 dmin = _mm256_cvtph_ps(hh ? _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * (h0 + 1))) : mh);
+            for (int t = 0; t < T; t++) acc[hh][t] = k16_accumulate(acc[hh][t], isum[hh][t], mo[hh][t], d, dmin, da[t]);
         }
     }
     for (int hh = 0; hh < NH; hh++)
