@@ -426,17 +426,26 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
         float da[2];
         int32_t pr[2][8];
         for (int t = 0; t < T; t++) da[t] = k16_act_sums(act + (size_t)t * act_stride, n, b, pr[t], 0);
-        for (int hh = 0; hh < NH; hh++) {
-            const int h = h0 + hh;
-            __m256i isum[2], mo[2];
-            for (int t = 0; t < T; t++) isum[t] = mo[t] = _mm256_setzero_si256();
-            for (int s4 = 0; s4 < 4; s4++) /* sub-blocks s4 + 4f, f = 0..3 */
-                for (int pair = 0; pair < 2; pair++) { /* quads u = 4 s4 + 2 pair, + 1 */
-                    __m256i s16[2][4];
+        __m256i isum[2][2], mo[2][2];
+        for (int hh = 0; hh < NH; hh++)
+            for (int t = 0; t < T; t++) isum[hh][t] = mo[hh][t] = _mm256_setzero_si256();
+        for (int s4 = 0; s4 < 4; s4++) /* sub-blocks s4 + 4f, f = 0..3 */
+            for (int pair = 0; pair < 2; pair++) { /* quads u = 4 s4 + 2 pair, + 1 */
+                __m256i s16[2][2][4];
+                for (int hh = 0; hh < NH; hh++)
                     for (int t = 0; t < T; t++)
-                        for (int f = 0; f < 4; f++) s16[t][f] = _mm256_setzero_si256();
-                    for (int uu = 0; uu < 2; uu++) {
-                        const int u = 4 * s4 + 2 * pair + uu;
+                        for (int f = 0; f < 4; f++) s16[hh][t][f] = _mm256_setzero_si256();
+                for (int uu = 0; uu < 2; uu++) {
+                    const int u = 4 * s4 + 2 * pair + uu;
+                    __m256i a[2][4]; /* quads u + 16 f of each token, shared by the halves */
+                    for (int t = 0; t < T; t++)
+                        for (int f = 0; f < 4; f++) {
+                            int32_t av;
+                            memcpy(&av, act + (size_t)t * act_stride + 256 * b + 4 * (u + 16 * f), 4);
+                            a[t][f] = _mm256_set1_epi32(av);
+                        }
+                    for (int hh = 0; hh < NH; hh++) {
+                        const int h = h0 + hh;
                         __m256i lA = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 192 * u + 32 * h));
                         __m256i lB = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 192 * u + 64 + 32 * h));
                         __m256i hv = _mm256_loadu_si256((const __m256i *)(const void *)(step + 288 + 192 * u + 128 + 32 * h));
@@ -446,25 +455,30 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
                         q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lA, 4), m4), _mm256_and_si256(hv, m30));
                         q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lB, 4), m4), _mm256_and_si256(_mm256_srli_epi16(hv, 2), m30));
                         for (int t = 0; t < T; t++)
-                            for (int f = 0; f < 4; f++) { /* quad u + 16 f */
-                                int32_t a;
-                                memcpy(&a, act + (size_t)t * act_stride + 256 * b + 4 * (u + 16 * f), 4);
-                                s16[t][f] = _mm256_add_epi16(s16[t][f], _mm256_maddubs_epi16(q[f], _mm256_set1_epi32(a)));
-                            }
-                    }
-                    /* two quads summed: widen with the scales of sub-blocks s4 + 4f */
-                    for (int f = 0; f < 4; f++) {
-                        __m128i sv = load8(step + 32 + 16 * (s4 + 4 * f) + 8 * h);
-                        __m256i sc = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(sv, sv));
-                        for (int t = 0; t < T; t++) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s16[t][f], sc));
+                            for (int f = 0; f < 4; f++) /* quad u + 16 f */
+                                s16[hh][t][f] = _mm256_add_epi16(s16[hh][t][f], _mm256_maddubs_epi16(q[f], a[t][f]));
                     }
                 }
-            for (int i = 0; i < 8; i++) { /* scales of sub-blocks 2i, 2i + 1: lane r = (sc[r][2i], sc[r][2i+1]) */
-                __m256i sp = _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(load8(step + 32 + 32 * i + 8 * h), load8(step + 48 + 32 * i + 8 * h)));
-                for (int t = 0; t < T; t++) mo[t] = _mm256_add_epi32(mo[t], _mm256_madd_epi16(sp, _mm256_set1_epi32(pr[t][i])));
+                /* two quads summed: widen with the scales of sub-blocks s4 + 4f */
+                for (int f = 0; f < 4; f++) {
+                    __m128i sv = _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * (s4 + 4 * f) + 8 * h0));
+                    for (int hh = 0; hh < NH; hh++) {
+                        __m256i sc = _mm256_cvtepi8_epi16(hh ? _mm_unpackhi_epi8(sv, sv) : _mm_unpacklo_epi8(sv, sv));
+                        for (int t = 0; t < T; t++) isum[hh][t] = _mm256_add_epi32(isum[hh][t], _mm256_madd_epi16(s16[hh][t][f], sc));
+                    }
+                }
             }
-            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 16 * h)));
-            for (int t = 0; t < T; t++) acc[hh][t] = k16_accumulate(acc[hh][t], isum[t], mo[t], d, _mm256_mul_ps(d, _mm256_set1_ps(32.0f)), da[t]);
+        for (int i = 0; i < 8; i++) { /* scales of sub-blocks 2i, 2i + 1: lane r = (sc[r][2i], sc[r][2i+1]) */
+            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 32 * i + 8 * h0));
+            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 48 + 32 * i + 8 * h0));
+            for (int hh = 0; hh < NH; hh++) {
+                __m256i sp = _mm256_cvtepi8_epi16(hh ? _mm_unpackhi_epi8(s0, s1) : _mm_unpacklo_epi8(s0, s1));
+                for (int t = 0; t < T; t++) mo[hh][t] = _mm256_add_epi32(mo[hh][t], _mm256_madd_epi16(sp, _mm256_set1_epi32(pr[t][i])));
+            }
+        }
+        for (int hh = 0; hh < NH; hh++) {
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 16 * (h0 + hh))));
+            for (int t = 0; t < T; t++) acc[hh][t] = k16_accumulate(acc[hh][t], isum[hh][t], mo[hh][t], d, _mm256_mul_ps(d, _mm256_set1_ps(32.0f)), da[t]);
         }
     }
     for (int hh = 0; hh < NH; hh++)
