@@ -334,8 +334,6 @@ AI __m256 k16_accumulate(__m256 acc, __m256i isum, __m256i mo, __m256 d, __m256 
     return _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mo), _mm256_mul_ps(dmin, vda), acc);
 }
 
-AI __m128i load8(const uint8_t *p) { return _mm_loadl_epi64((const __m128i *)(const void *)p); }
-
 /* Halves h0 .. h0 + NH - 1 of one QDOT_Q4_K16 panel x T QDOT_ACT_Q8K rows. */
 AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int h0,
                     const int NH, const int T) {
