@@ -124,8 +124,9 @@ static inline int64_t qdot_q8s_pos(int64_t e) {
 /* The repacked type for an n_rows x n matrix of `type`, or 0 if none. */
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n);
 /* The repacked type the kernels of `level` read for such a matrix, or 0
- * (keep the file's layout): AVX-512 every layout above; AVX2 only the
- * 16-row panels (it has kernels for those alone); scalar none. */
+ * (keep the file's layout): AVX-512 what qdot_repack_type picks; AVX2
+ * only 16-row panels (it has kernels for those alone; QDOT_Q5_0X16 for
+ * Q5_0); scalar none. */
 uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level);
 /* Repacks n_rows rows of n elements of `type` from src into dst (the same
  * size) as repacked type rt (qdot_repack_type or qdot_repack_type_at). */
