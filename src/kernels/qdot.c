@@ -58,7 +58,7 @@ void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
         float *dl = (float *)(void *)(dst + n);
         for (int64_t b = 0; b < n / 32; b++) {
             const float *xb = x + 32 * b;
-            float d = absmax(xb, 32) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            float id, d = qdot_q8_scale(absmax(xb, 32), &id);
             for (int i = 0; i < 32; i++) dst[32 * b + i] = (uint8_t)(q8(xb[i], id) + 128);
             for (int i = 0; i < 8; i++) dl[8 * b + i] = d;
         }
@@ -70,7 +70,7 @@ void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
         int32_t *bs = (int32_t *)(void *)(dst + n + n / 8);
         for (int64_t b = 0; b < n / 32; b++) {
             const float *xb = x + 32 * b;
-            float d = absmax(xb, 32) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            float id, d = qdot_q8_scale(absmax(xb, 32), &id);
             int sum = 0;
             for (int i = 0; i < 32; i++) {
                 int v = q8(xb[i], id);
@@ -88,7 +88,7 @@ void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
         float *dl = (float *)(void *)(dst + n + n / 2);
         for (int64_t b = 0; b < n / 32; b++) {
             const float *xb = x + 32 * b;
-            float d = absmax(xb, 32) / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+            float id, d = qdot_q8_scale(absmax(xb, 32), &id);
             for (int l = 0; l < 4; l++) { /* lane 4k + l of the step: values 4l..4l+3 of each half */
                 int sum = 0;
                 for (int h = 0; h < 2; h++)
@@ -110,7 +110,7 @@ void qdot_quantize_act(qdot_act f, const float *x, uint8_t *dst, int64_t n) {
     int16_t *bsum = (int16_t *)(void *)(dst + n + 4 * (n / 256));
     for (int64_t b = 0; b < n / 256; b++) {
         const float *xb = x + 256 * b;
-        float s = absmax(xb, 256) / 127.0f, id = s > 0 ? 1.0f / s : 0.0f;
+        float id, s = qdot_q8_scale(absmax(xb, 256), &id);
         d[b] = s;
         for (int g = 0; g < 16; g++) {
             int sum = 0;
@@ -279,10 +279,12 @@ static void kblock_from_q4_k16(const uint8_t *step, int r, kblock *k) {
             }
 }
 
-/* Where the vector holding the low 4 bits of quad c (0..63) starts in a
- * QDOT_Q6_K16 step: that of quad c % 32 (high nibbles for c >= 32), at
- * 288 + 192u for quads u < 16, + 64 for u + 16. */
+/* Where the vectors of quad c (0..63) start in a QDOT_Q6_K16 step: its low
+ * 4 bits in that of quad c % 32 (high nibbles for c >= 32), at 288 + 192u
+ * for quads u < 16, + 64 for u + 16; its top 2 bits in the high-bit vector
+ * of quad c % 16, at 288 + 192u + 128. */
 static size_t q6_k16_low_at(int c) { return 288 + 192 * (size_t)(c % 16) + 64 * (size_t)((c % 32) / 16); }
+static size_t q6_k16_high_at(int c) { return 288 + 192 * (size_t)(c % 16) + 128; }
 
 /* Row r (0..15) of a QDOT_Q6_K16 super-block step (layout in qdot.h). */
 static void kblock_from_q6_k16(const uint8_t *step, int r, kblock *k) {
@@ -291,7 +293,7 @@ static void kblock_from_q6_k16(const uint8_t *step, int r, kblock *k) {
     for (int j = 0; j < 16; j++) k->sc[j] = k->m[j] = (int8_t)step[32 + 16 * j + r];
     for (int c = 0; c < 64; c++)
         for (int i = 0; i < 4; i++) {
-            uint8_t lo = step[q6_k16_low_at(c) + 4 * r + i], hi = step[288 + 192 * (c % 16) + 128 + 4 * r + i];
+            uint8_t lo = step[q6_k16_low_at(c) + 4 * r + i], hi = step[q6_k16_high_at(c) + 4 * r + i];
             k->q[4 * c + i] = (uint8_t)((c < 32 ? lo & 15 : lo >> 4) | ((hi >> (2 * (c / 16))) & 3) << 4);
         }
 }
@@ -317,8 +319,8 @@ static void gemm_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
 /* Bytes of one 128-element step of a QDOT_Q4_0X16, QDOT_Q5_0X16 or QDOT_Q8_0X16 panel. */
 static size_t x16_step_bytes(uint32_t rtype) { return rtype == QDOT_Q8_0X16 ? 2176 : rtype == QDOT_Q5_0X16 ? 1408 : 1152; }
 
-/* Weight e (0..31) of block k of row r in a QDOT_Q4_0X16 / QDOT_Q8_0X16
- * step (layout in qdot.h), as a signed value. */
+/* Weight e (0..31) of block k of row r in a QDOT_Q4_0X16, QDOT_Q5_0X16 or
+ * QDOT_Q8_0X16 step (layout in qdot.h), as a signed value. */
 static int x16_weight(uint32_t rtype, const uint8_t *step, int k, int r, int e) {
     if (rtype == QDOT_Q8_0X16) return (int)step[128 + 512 * k + 64 * (e / 4) + 4 * r + e % 4] - 128;
     if (rtype == QDOT_Q5_0X16) {
@@ -331,8 +333,8 @@ static int x16_weight(uint32_t rtype, const uint8_t *step, int k, int r, int e) 
     return (e < 16 ? byte & 0x0F : byte >> 4) - 8;
 }
 
-/* The scalar kernel of QDOT_Q4_0X16 and QDOT_Q8_0X16: each row's blocks
- * read back from its panel, dotted with QDOT_ACT_Q8D rows. */
+/* The scalar kernel of QDOT_Q4_0X16, QDOT_Q5_0X16 and QDOT_Q8_0X16: each
+ * row's blocks read back from its panel, dotted with QDOT_ACT_Q8D rows. */
 static void gemm_x16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
                             int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
     (void)scratch;
@@ -436,7 +438,7 @@ static void repack_q6_k16(const uint8_t *src, size_t row, uint8_t *dst, int64_t 
                 for (int i = 0; i < 4; i++) {
                     int q = k.q[4 * c + i];
                     step[q6_k16_low_at(c) + 4 * r + i] |= (uint8_t)((q & 15) << (c < 32 ? 0 : 4));
-                    step[288 + 192 * (c % 16) + 128 + 4 * r + i] |= (uint8_t)((q >> 4) << (2 * (c / 16)));
+                    step[q6_k16_high_at(c) + 4 * r + i] |= (uint8_t)((q >> 4) << (2 * (c / 16)));
                 }
         }
     }

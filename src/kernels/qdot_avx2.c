@@ -181,7 +181,7 @@ AI void prefetch_l2(const uint8_t *p, size_t len) {
     for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)((uintptr_t)p + PREFETCH_L2_AHEAD_AVX2 + o), _MM_HINT_T1);
 }
 
-/* ---- 16-row panels (QDOT_Q4_0X16, QDOT_Q8_0X16; layout in qdot.h) -------------------
+/* ---- 16-row panels (QDOT_Q4_0X16, QDOT_Q5_0X16, QDOT_Q8_0X16; layout in qdot.h) ------
  *
  * A 64-byte vector of a panel step is two 256-bit halves, h = 0 holding
  * rows 0-7 and h = 1 rows 8-15 (lane r: row 8h + r), so the panels the
@@ -274,32 +274,9 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
         for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo + 8 * (size_t)(h0 + hh), acc[hh][t]);
 }
 
-/* Walks whole 16-row panels: one token at a time both halves in one pass
- * (each weight line read once: generation), more tokens in tiles of one
- * half x up to 4 tokens (the other half's bytes of each line come from
- * cache on its own pass). */
-#define X16_WALK(NAME, KIND)                                                                                                \
-    static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
-                     float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
-        (void)wtype;                                                                                                      \
-        (void)scratch;                                                                                                    \
-        for (int r = 0; r + 16 <= nr; r += 16) {                                                                          \
-            const uint8_t *wp = w + (size_t)r * w_stride;                                                                 \
-            for (int t = 0; t < nt; t += 4) {                                                                             \
-                const uint8_t *ap = act + (size_t)t * act_stride;                                                         \
-                float *op = out + (size_t)t * ldo + (size_t)r;                                                            \
-                for (int h = 0; h < 2; h++) switch (nt - t < 4 ? nt - t : 4) {                                            \
-                    case 1: if (h == 0) tile_x16(wp, ap, act_stride, n, op, ldo, 0, 2, 1, KIND); break;                     \
-                    case 2: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 2, KIND); break;                                 \
-                    case 3: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 3, KIND); break;                                 \
-                    default: tile_x16(wp, ap, act_stride, n, op, ldo, h, 1, 4, KIND); break;                                \
-                    }                                                                                                     \
-            }                                                                                                             \
-        }                                                                                                                 \
-    }
-X16_WALK(gemm_q4_0x16, X16_Q4_0)
-X16_WALK(gemm_q8_0x16, X16_Q8_0)
-X16_WALK(gemm_q5_0x16, X16_Q5_0)
+#define tile_q4_0x16(...) tile_x16(__VA_ARGS__, X16_Q4_0)
+#define tile_q8_0x16(...) tile_x16(__VA_ARGS__, X16_Q8_0)
+#define tile_q5_0x16(...) tile_x16(__VA_ARGS__, X16_Q5_0)
 
 /* ---- Q4_K / Q6_K in 16-row panels (QDOT_Q4_K16, QDOT_Q6_K16; layout in qdot.h) -----
  *
@@ -397,10 +374,9 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
                 for (int t = 0; t < T; t++) mo[hh][t] = _mm256_add_epi32(mo[hh][t], _mm256_madd_epi16(mp, _mm256_set1_epi32(pr[t][i])));
             }
         }
-        __m128i dh = _mm_loadu_si128((const __m128i *)(const void *)(step + 16 * h0)), mh = _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * h0));
         for (int hh = 0; hh < NH; hh++) {
-            __m256 d = _mm256_cvtph_ps(hh ? _mm_loadu_si128((const __m128i *)(const void *)(step + 16 * (h0 + 1))) : dh);
-            __m256 dmin = _mm256_cvtph_ps(hh ? _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * (h0 + 1))) : mh);
+            __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 16 * (h0 + hh))));
+            __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * (h0 + hh))));
             for (int t = 0; t < T; t++) acc[hh][t] = k16_accumulate(acc[hh][t], isum[hh][t], mo[hh][t], d, dmin, da[t]);
         }
     }
@@ -483,26 +459,37 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
         for (int t = 0; t < T; t++) _mm256_storeu_ps(out + (size_t)t * ldo + 8 * (size_t)(h0 + hh), acc[hh][t]);
 }
 
-/* Walks whole 16-row K panels: one token both halves in one pass, more in
- * tiles of one half x 2 tokens. */
-#define K16_WALK(NAME, TILE)                                                                                              \
+/* Walks whole 16-row panels: a lone token with both halves in one pass
+ * (each weight line read once: generation), more tokens in tiles of one
+ * half x up to TT tokens (the other half's bytes of each line come from
+ * cache on its own pass). TT: 4 for the Q4_0 / Q5_0 / Q8_0 panels, 2 for
+ * the K panels (whose tiles keep more accumulators per token). */
+#define PANEL16_WALK(NAME, TILE, TT)                                                                                      \
     static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
                      float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
         (void)wtype;                                                                                                      \
         (void)scratch;                                                                                                    \
         for (int r = 0; r + 16 <= nr; r += 16) {                                                                          \
             const uint8_t *wp = w + (size_t)r * w_stride;                                                                 \
-            for (int t = 0; t < nt; t += 2) {                                                                             \
+            for (int t = 0; t < nt; t += TT) {                                                                            \
                 const uint8_t *ap = act + (size_t)t * act_stride;                                                         \
                 float *op = out + (size_t)t * ldo + (size_t)r;                                                            \
-                if (nt - t == 1) TILE(wp, ap, act_stride, n, op, ldo, 0, 2, 1);                                           \
+                int rem = nt - t < TT ? nt - t : TT;                                                                      \
+                if (rem == 1) TILE(wp, ap, act_stride, n, op, ldo, 0, 2, 1);                                              \
                 else                                                                                                      \
-                    for (int h = 0; h < 2; h++) TILE(wp, ap, act_stride, n, op, ldo, h, 1, 2);                            \
+                    for (int h = 0; h < 2; h++) switch (rem) {                                                            \
+                        case 2: TILE(wp, ap, act_stride, n, op, ldo, h, 1, 2); break;                                     \
+                        case 3: TILE(wp, ap, act_stride, n, op, ldo, h, 1, TT < 3 ? TT : 3); break;                       \
+                        default: TILE(wp, ap, act_stride, n, op, ldo, h, 1, TT); break;                                   \
+                        }                                                                                                 \
             }                                                                                                             \
         }                                                                                                                 \
     }
-K16_WALK(gemm_q4_k16, tile_q4_k16)
-K16_WALK(gemm_q6_k16, tile_q6_k16)
+PANEL16_WALK(gemm_q4_0x16, tile_q4_0x16, 4)
+PANEL16_WALK(gemm_q8_0x16, tile_q8_0x16, 4)
+PANEL16_WALK(gemm_q5_0x16, tile_q5_0x16, 4)
+PANEL16_WALK(gemm_q4_k16, tile_q4_k16, 2)
+PANEL16_WALK(gemm_q6_k16, tile_q6_k16, 2)
 
 float qdot_dot_f16_avx2(const float *a, const uint16_t *b, int n) {
     __m256 acc = _mm256_setzero_ps();
@@ -562,7 +549,7 @@ AI __m256i q8_round(__m256 x, __m256 vid) {
  * code's scale into 32 bytes in element order; *sum gets their sum.
  * Returns the scale. */
 AI float quant32(const float *x, float amax, __m256i *q, int32_t *sum) {
-    float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    float id, d = qdot_q8_scale(amax, &id);
     __m256 vid = _mm256_set1_ps(id);
     __m256i a = q8_round(_mm256_loadu_ps(x), vid), b = q8_round(_mm256_loadu_ps(x + 8), vid);
     __m256i c = q8_round(_mm256_loadu_ps(x + 16), vid), e = q8_round(_mm256_loadu_ps(x + 24), vid);

@@ -699,15 +699,6 @@ float qdot_dot_f32_avx512(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-
-/* The scale of a block whose largest magnitude is amax, and its inverse
- * (0 for an all-zero block), as the scalar code computes them. */
-AI float q8_scale(float amax, float *id) {
-    float d = amax / 127.0f;
-    *id = d > 0 ? 1.0f / d : 0.0f;
-    return d;
-}
-
 /* 16 values x times the inverse scale, rounded to nearest even (as lrintf)
  * and clamped to [-127, 127], as the scalar q8(). */
 AI __m512i q8_round(__m512 x, __m512 vid) {
@@ -718,7 +709,7 @@ AI __m512i q8_round(__m512 x, __m512 vid) {
 /* Quantizes 32 floats like the scalar code. Returns the scale. */
 AI float quant32(const float *x, __m512i *q0, __m512i *q1) {
     __m512 a = _mm512_loadu_ps(x), b = _mm512_loadu_ps(x + 16);
-    float id, d = q8_scale(_mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b))), &id);
+    float id, d = qdot_q8_scale(_mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b))), &id);
     __m512 vid = _mm512_set1_ps(id);
     *q0 = q8_round(a, vid);
     *q1 = q8_round(b, vid);
@@ -735,7 +726,7 @@ static void quantize_q8k(const float *x, uint8_t *dst, int64_t n) {
         __m512 m = _mm512_setzero_ps();
         for (int g = 0; g < 16; g++) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xb + 16 * g)));
         float id;
-        dl[b] = q8_scale(_mm512_reduce_max_ps(m), &id);
+        dl[b] = qdot_q8_scale(_mm512_reduce_max_ps(m), &id);
         __m512 vid = _mm512_set1_ps(id);
         for (int g = 0; g < 16; g++) {
             __m512i q = q8_round(_mm512_loadu_ps(xb + 16 * g), vid);

@@ -49,6 +49,16 @@ static inline __attribute__((always_inline)) void prefetch_stream(const uint8_t 
     }
 }
 
+/* The scale of an activation block whose largest magnitude is amax (values
+ * become round(x / d) in [-127, 127]) and its inverse in *id (0 for an
+ * all-zero block): one definition, so every level quantizes to the same
+ * bytes. */
+static inline float qdot_q8_scale(float amax, float *id) {
+    float d = amax / 127.0f;
+    *id = d > 0 ? 1.0f / d : 0.0f;
+    return d;
+}
+
 #define TILE_WALK(NAME, TILE, RT, TT)                                                                                     \
     static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
                      float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
