@@ -15,7 +15,11 @@
  * the 4-row panels on AVX-512, the file's layout on AVX2), and the two layouts are timed call by call in turn
  * (the mean of REPS calls each): on a shared host whose bandwidth drifts
  * by 20% from one second to the next, only such interleaving compares
- * layouts fairly. */
+ * layouts fairly.
+ *
+ * With -P A,B (policies l1l2, nta, none: kernels/cpu.h) the loader's
+ * layout is timed under prefetch policy A and B call by call in turn, the
+ * same way; -P A alone sets the policy (default: the processor's). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +29,7 @@
 #include <unistd.h>
 
 #include "formats/ggml_types.h"
+#include "kernels/cpu.h"
 #include "kernels/ops.h"
 #include "kernels/qdot.h"
 #include "kernels/quantize.h"
@@ -46,9 +51,9 @@ static float rnd(uint64_t *s) {
 int main(int argc, char **argv) {
     const char *tname = "Q4_0";
     int64_t rows = 32768, cols = 8192;
-    int nt = 1, threads = 1, reps = 20, huge = 0, group = 0;
+    int nt = 1, threads = 1, reps = 20, huge = 0, group = 0, pf[2] = {-1, -1};
     int c;
-    while ((c = getopt(argc, argv, "T:r:c:n:t:R:g:Hh")) != -1) {
+    while ((c = getopt(argc, argv, "T:r:c:n:t:R:g:P:Hh")) != -1) {
         switch (c) {
         case 'T': tname = optarg; break;
         case 'r': rows = atol(optarg); break;
@@ -58,7 +63,18 @@ int main(int argc, char **argv) {
         case 'R': reps = atoi(optarg); break;
         case 'H': huge = 1; break;
         case 'g': group = atoi(optarg); break;
-        default: fprintf(stderr, "usage: kernels [-T TYPE] [-r ROWS] [-c COLS] [-n TOKENS] [-t THREADS] [-R REPS] [-g GROUP]\n"); return 2;
+        case 'P': {
+            char a[16] = "", b[16] = "";
+            if (sscanf(optarg, "%15[a-z0-9],%15[a-z0-9]", a, b) < 1 || (pf[0] = cpu_prefetch_parse(a)) < 0 ||
+                (b[0] && (pf[1] = cpu_prefetch_parse(b)) < 0)) {
+                fprintf(stderr, "kernels: -P %s: policies are l1l2, nta, none\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        default:
+            fprintf(stderr, "usage: kernels [-T TYPE] [-r ROWS] [-c COLS] [-n TOKENS] [-t THREADS] [-R REPS] [-g GROUP] [-P POLICY[,POLICY]]\n");
+            return 2;
         }
     }
     int type = ggml_type_from_name(tname);
@@ -103,6 +119,13 @@ int main(int argc, char **argv) {
     const weight *ws[2] = {&w, &w2};
     int nv = 1;
     uint8_t *wr2 = NULL;
+    if (group > 0 && pf[1] >= 0) {
+        fprintf(stderr, "kernels: -g and -P A,B each compare two ways: give one\n");
+        return 2;
+    }
+    /* each variant's prefetch policy: -P, else the processor's */
+    cpu_prefetch vpf[2] = {pf[0] >= 0 ? (cpu_prefetch)pf[0] : cpu_prefetch_get(), pf[1] >= 0 ? (cpu_prefetch)pf[1] : cpu_prefetch_get()};
+    if (pf[1] >= 0) nv = 2;
     if (group > 0) {
         uint32_t rt2 = qdot_repack_type_at((uint32_t)type, group, cols, cpu_level_get());
         if (!rt || rows % group) {
@@ -125,6 +148,7 @@ int main(int argc, char **argv) {
     double best[2] = {1e30, 1e30}, total[2] = {0, 0};
     for (int r = 0; r <= reps; r++) /* the first round is a warm-up */
         for (int v = 0; v < nv; v++) {
+            cpu_prefetch_set(vpf[v]);
             double t0 = now_s();
             if (op_matmul(out, ws[v], x, nt)) return 1;
             double dt = now_s() - t0;
@@ -135,7 +159,8 @@ int main(int argc, char **argv) {
         /* one layout: the best call; two: the mean of each (the figure the drift affects alike) */
         double t = nv == 2 ? total[v] / reps : best[v];
         char layout[64] = "";
-        if (nv == 2) snprintf(layout, sizeof layout, ", panels of %d rows, mean", qdot_panel_rows(ws[v]->type));
+        if (nv == 2 && group > 0) snprintf(layout, sizeof layout, ", panels of %d rows, mean", qdot_panel_rows(ws[v]->type));
+        else if (nv == 2) snprintf(layout, sizeof layout, ", prefetch %s, mean", cpu_prefetch_name(vpf[v]));
         printf("%s %s %lldx%lld tokens %d threads %d%s: %.3f ms  %.2f GB/s weights  %.1f GMAC/s\n", tname,
                cpu_level_name(cpu_level_get()), (long long)rows, (long long)cols, nt, threads, layout, t * 1e3,
                (double)bytes / t / 1e9, (double)rows * (double)cols * nt / t / 1e9);

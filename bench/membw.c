@@ -6,7 +6,8 @@
  * Each thread sums its own slice of a buffer far larger than the caches
  * with 512-bit loads (256-bit ones with AVX2 only, 64-bit ones on other
  * machines), plain and with software
- * prefetch at several distances; prints the best of REPS passes in GB/s
+ * prefetch at several distances, into L1 and non-temporal (the hints the
+ * kernels' prefetch policies use, kernels/cpu.h); prints the best of REPS passes in GB/s
  * (10^9 bytes/s) for each, then the best of all: the bound. */
 #include <pthread.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@ typedef struct slice {
     const uint8_t *p;
     size_t n;
     size_t ahead; /* software prefetch distance in bytes, 0 for none */
+    int nta;      /* the hint is non-temporal (else into L1) */
     double sink;
 } slice;
 
@@ -31,10 +33,12 @@ typedef struct slice {
 /* With ahead > 0, also asks for the line `ahead` bytes on before each load
  * (a single core keeps more lines in flight that way than the hardware
  * prefetcher alone asks for: the kernels do the same). */
-__attribute__((target("avx512f"))) static double sum512(const uint8_t *p, size_t n, size_t ahead) {
+__attribute__((target("avx512f"))) static double sum512(const uint8_t *p, size_t n, size_t ahead, int nta) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i + 256 <= n; i += 256) {
-        if (ahead)
+        if (ahead && nta)
+            for (size_t o = 0; o < 256; o += 64) _mm_prefetch((const char *)(p + i + ahead + o), _MM_HINT_NTA);
+        else if (ahead)
             for (size_t o = 0; o < 256; o += 64) _mm_prefetch((const char *)(p + i + ahead + o), _MM_HINT_T0);
         a0 = _mm512_add_ps(a0, _mm512_load_ps((const float *)(const void *)(p + i)));
         a1 = _mm512_add_ps(a1, _mm512_load_ps((const float *)(const void *)(p + i + 64)));
@@ -46,10 +50,12 @@ __attribute__((target("avx512f"))) static double sum512(const uint8_t *p, size_t
 
 /* As sum512 with 256-bit loads, for AVX2 machines (the width their
  * kernels load with). */
-__attribute__((target("avx2"))) static double sum256(const uint8_t *p, size_t n, size_t ahead) {
+__attribute__((target("avx2"))) static double sum256(const uint8_t *p, size_t n, size_t ahead, int nta) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i + 256 <= n; i += 256) {
-        if (ahead)
+        if (ahead && nta)
+            for (size_t o = 0; o < 256; o += 64) _mm_prefetch((const char *)(p + i + ahead + o), _MM_HINT_NTA);
+        else if (ahead)
             for (size_t o = 0; o < 256; o += 64) _mm_prefetch((const char *)(p + i + ahead + o), _MM_HINT_T0);
         for (size_t o = 0; o < 256; o += 128) {
             a0 = _mm256_add_ps(a0, _mm256_load_ps((const float *)(const void *)(p + i + o)));
@@ -81,11 +87,11 @@ static void *reader(void *arg) {
     slice *s = arg;
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx512f")) {
-        s->sink = sum512(s->p, s->n, s->ahead);
+        s->sink = sum512(s->p, s->n, s->ahead, s->nta);
         return NULL;
     }
     if (__builtin_cpu_supports("avx2")) {
-        s->sink = sum256(s->p, s->n, s->ahead);
+        s->sink = sum256(s->p, s->n, s->ahead, s->nta);
         return NULL;
     }
 #endif
@@ -129,14 +135,15 @@ int main(int argc, char **argv) {
     slice sl[256];
     size_t per = n / (size_t)threads / 256 * 256;
     /* software prefetch distances tried; the bound is the best of them */
-    static const size_t aheads[] = {0, 2048, 4096, 8192, 16384};
+    static const struct { size_t ahead; int nta; } aheads[] = {{0, 0},    {2048, 0}, {4096, 0}, {8192, 0},
+                                                              {16384, 0}, {2048, 1}, {4096, 1}, {8192, 1}};
     double bound = 0, sink = 0;
     for (size_t a = 0; a < sizeof aheads / sizeof *aheads; a++) {
         double best = 0;
         for (int r = 0; r < reps; r++) {
             double t0 = now_s();
             for (int i = 0; i < threads; i++) {
-                sl[i] = (slice){buf + (size_t)i * per, per, aheads[a], 0};
+                sl[i] = (slice){buf + (size_t)i * per, per, aheads[a].ahead, aheads[a].nta, 0};
                 if (pthread_create(&tid[i], NULL, reader, &sl[i])) return 1;
             }
             for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
@@ -144,8 +151,8 @@ int main(int argc, char **argv) {
             best = gbs > best ? gbs : best;
             for (int i = 0; i < threads; i++) sink += sl[i].sink;
         }
-        printf("threads %d  buffer %zu MiB  prefetch %5zu B ahead  read bandwidth %.2f GB/s (best of %d)%s\n", threads,
-               mib, aheads[a], best, reps, sink == 1.5 ? " " : "");
+        printf("threads %d  buffer %zu MiB  prefetch %5zu B ahead%s  read bandwidth %.2f GB/s (best of %d)%s\n", threads,
+               mib, aheads[a].ahead, aheads[a].nta ? " (nta)" : "      ", best, reps, sink == 1.5 ? " " : "");
         bound = best > bound ? best : bound;
     }
     printf("threads %d  read bandwidth %.2f GB/s (best of all)\n", threads, bound);

@@ -62,3 +62,50 @@ const char *cpu_level_name(cpu_level l) {
     }
     return "?";
 }
+
+cpu_prefetch cpu_prefetch_mode = CPU_PREFETCH_L1_L2;
+static bool g_prefetch_decided;
+
+cpu_prefetch cpu_prefetch_default(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    /* vendor "AuthenticAMD" is EBX, EDX, ECX = "Auth", "enti", "cAMD" */
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u &&
+        __get_cpuid(1, &a, &b, &c, &d)) {
+        unsigned family = (a >> 8) & 0xF;
+        if (family == 0xF) family += (a >> 20) & 0xFF; /* extended family */
+        if (family >= 0x1A) return CPU_PREFETCH_NTA;
+    }
+#endif
+    return CPU_PREFETCH_L1_L2;
+}
+
+int cpu_prefetch_parse(const char *s) {
+    if (!s) return -1;
+    if (strcmp(s, "l1l2") == 0) return CPU_PREFETCH_L1_L2;
+    if (strcmp(s, "nta") == 0) return CPU_PREFETCH_NTA;
+    if (strcmp(s, "none") == 0) return CPU_PREFETCH_NONE;
+    return -1;
+}
+
+void cpu_prefetch_set(cpu_prefetch p) {
+    cpu_prefetch_mode = p;
+    g_prefetch_decided = true;
+}
+
+cpu_prefetch cpu_prefetch_get(void) {
+    if (!g_prefetch_decided) {
+        int want = cpu_prefetch_parse(getenv("AIRLOCK_PREFETCH"));
+        cpu_prefetch_set(want < 0 ? cpu_prefetch_default() : (cpu_prefetch)want);
+    }
+    return cpu_prefetch_mode;
+}
+
+const char *cpu_prefetch_name(cpu_prefetch p) {
+    switch (p) {
+    case CPU_PREFETCH_L1_L2: return "l1l2";
+    case CPU_PREFETCH_NTA: return "nta";
+    case CPU_PREFETCH_NONE: return "none";
+    }
+    return "?";
+}

@@ -113,6 +113,7 @@ int op_matmul_fused(const op_matmul_out *outs, int n_parts, const float *x, int 
     int threads = threadpool_size(g_pool);
     int64_t n_cols = outs[0].w->n_cols, tok_blocks = (nt + MM_TOK_BLOCK - 1) / MM_TOK_BLOCK, tasks = 0;
     matmul_job j = {.n_parts = n_parts, .x = x, .nt = nt, .level = cpu_level_get()};
+    (void)cpu_prefetch_get(); /* decides cpu_prefetch_mode before the kernels read it */
     size_t act_bytes = 0;
     for (int k = 0; k < n_parts; k++) {
         matmul_part *p = &j.part[k];

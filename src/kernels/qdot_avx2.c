@@ -168,8 +168,10 @@ TILE_WALK(gemm_q8_0, TILE_Q8_0, 2, 4)
 TILE_WALK(gemm_q4_k, TILE_Q4_K, 2, 2)
 TILE_WALK(gemm_q6_k, TILE_Q6_K, 2, 2)
 
-/* Prefetches the len bytes PREFETCH_L2_AHEAD_AVX2 on from p into L2 (a hint:
- * the addresses may lie past the matrix, computed as integers). Zen 3, 1
+/* Prefetches the len bytes ahead of p as cpu_prefetch_mode says (a hint:
+ * the addresses may lie past the matrix, computed as integers): under
+ * CPU_PREFETCH_L1_L2, AVX2's own tuning, PREFETCH_L2_AHEAD_AVX2 on into L2
+ * alone; under CPU_PREFETCH_NTA as prefetch_stream (qdot_tile.h). Zen 3, 1
  * thread, 32768 x 4096, 5 rounds alternating binaries (GB/s, mean): Q4_0X16
  * none 14.5, 4 KB ahead 18.0, 8 KB 17.6; Q8_0X16 14.9 / 14.8 / 14.7 (it is
  * bound by its arithmetic); Q5_0X16 (4 rounds) 11.1 -> 15.1 at 4 KB. The
@@ -177,8 +179,13 @@ TILE_WALK(gemm_q6_k, TILE_Q6_K, 2, 2)
  * and go without. The AVX-512 scheme (into L1 2 KB ahead and into L2 18 KB
  * ahead) was slower here: Q4_0X16 10.7-11.8 against 13.6-14.3 without. */
 #define PREFETCH_L2_AHEAD_AVX2 4096
-AI void prefetch_l2(const uint8_t *p, size_t len) {
-    for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)((uintptr_t)p + PREFETCH_L2_AHEAD_AVX2 + o), _MM_HINT_T1);
+AI void prefetch_ahead(const uint8_t *p, size_t len) {
+    uintptr_t a = (uintptr_t)p;
+    if (cpu_prefetch_mode == CPU_PREFETCH_NTA) {
+        for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(a + PREFETCH_NTA_AHEAD + o), _MM_HINT_NTA);
+    } else if (cpu_prefetch_mode == CPU_PREFETCH_L1_L2) {
+        for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(a + PREFETCH_L2_AHEAD_AVX2 + o), _MM_HINT_T1);
+    }
 }
 
 /* ---- 16-row panels (QDOT_Q4_0X16, QDOT_Q5_0X16, QDOT_Q8_0X16; layout in qdot.h) ------
@@ -216,7 +223,7 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
         for (int t = 0; t < T; t++) acc[h][t] = _mm256_setzero_ps();
     for (int64_t g = 0; g < n / 128; g++) {
         const uint8_t *step = w + (size_t)g * step_bytes;
-        if (h0 == 0) prefetch_l2(step, step_bytes); /* the pass over half 1 finds it in cache */
+        if (h0 == 0) prefetch_ahead(step, step_bytes); /* the pass over half 1 finds it in cache */
         for (int k = 0; k < 4; k++) {
             const int64_t b = 4 * g + k;
             for (int hh = 0; hh < NH; hh++) {

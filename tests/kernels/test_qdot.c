@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "formats/ggml_types.h"
+#include "kernels/cpu.h"
 #include "kernels/fp16.h"
 #include "kernels/qdot.h"
 #include "kernels/quantize.h"
@@ -149,7 +150,10 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
         assert_non_null(wk);
         for (int r = 0; r < NR; r += group) qdot_repack_as(ktype, type, wq + (size_t)r * wrow, wk + (size_t)r * wrow, group, n);
     }
-    for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
+    /* every level, and every prefetch policy (a hint: it must not change a result) */
+    for (int lp = 0; lp < 3 * ((int)cpu_level_max() + 1); lp++) {
+        int lvl = lp / 3;
+        cpu_prefetch_set((cpu_prefetch)(lp % 3));
         qdot_gemm_fn g = qdot_gemm_get(ktype, (cpu_level)lvl);
         assert_non_null(g);
         /* every sub-range, so tile edges of all sizes are exercised */
@@ -162,11 +166,13 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
                     for (int r = 0; r < nr; r++) {
                         double err = fabs(out[t][r] - expect[t][r]), tol = 2e-6 * scale[t][r] + 1e-6;
                         if (!(err <= tol))
-                            fail_msg("%s%s n=%lld level %s: out[%d][%d] = %.9g, expected %.9g (tol %.3g)", ggml_type_name(type), repack ? " repacked" : "",
-                                     (long long)n, cpu_level_name((cpu_level)lvl), t, r, out[t][r], expect[t][r], tol);
+                            fail_msg("%s%s n=%lld level %s prefetch %s: out[%d][%d] = %.9g, expected %.9g (tol %.3g)", ggml_type_name(type),
+                                     repack ? " repacked" : "", (long long)n, cpu_level_name((cpu_level)lvl),
+                                     cpu_prefetch_name(cpu_prefetch_mode), t, r, out[t][r], expect[t][r], tol);
                     }
             }
     }
+    cpu_prefetch_set(cpu_prefetch_default());
     if (wk != wq) free(wk);
     free(w);
     free(x);
@@ -267,6 +273,17 @@ static void test_float_path_types(void **state) {
     check_type(GGML_TYPE_F32, 37); /* not a multiple of any vector width */
 }
 
+/* The prefetch policies' names parse back to themselves; unknown names are
+ * refused; the processor's default is one of them. */
+static void test_prefetch_names(void **state) {
+    (void)state;
+    for (int p = 0; p < 3; p++) assert_int_equal(cpu_prefetch_parse(cpu_prefetch_name((cpu_prefetch)p)), p);
+    assert_int_equal(cpu_prefetch_parse("l2"), -1);
+    assert_int_equal(cpu_prefetch_parse(NULL), -1);
+    assert_true(cpu_prefetch_default() <= CPU_PREFETCH_NONE);
+    print_message("prefetch policy for this processor: %s\n", cpu_prefetch_name(cpu_prefetch_default()));
+}
+
 /* Every level quantizes activations to the same bytes as the scalar code. */
 static void test_quantize_levels(void **state) {
     (void)state;
@@ -323,6 +340,7 @@ int main(void) {
         cmocka_unit_test(test_repacked),
         cmocka_unit_test(test_extremes),
         cmocka_unit_test(test_quantize_levels),
+        cmocka_unit_test(test_prefetch_names),
         cmocka_unit_test(test_float_path_types),
         cmocka_unit_test(test_f16_attention_helpers),
     };
