@@ -364,6 +364,7 @@ uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
     if (n % 128) return 0;
     if (type == GGML_TYPE_Q4_0 && n_rows % 16 == 0) return QDOT_Q4_0X16;
     if (type == GGML_TYPE_Q8_0 && n_rows % 16 == 0) return QDOT_Q8_0X16;
+    if (type == GGML_TYPE_Q5_0 && n_rows % 16 == 0) return QDOT_Q5_0X16;
     if (n_rows % 4) return 0;
     if (type == GGML_TYPE_Q4_0) return QDOT_Q4_0R;
     if (type == GGML_TYPE_Q5_0) return QDOT_Q5_0R;
@@ -373,7 +374,6 @@ uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
 
 uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level) {
     uint32_t rt = level >= CPU_LEVEL_AVX2 ? qdot_repack_type(type, n_rows, n) : 0;
-    if (level == CPU_LEVEL_AVX2 && rt == QDOT_Q5_0R && n_rows % 16 == 0) rt = QDOT_Q5_0X16;
     if (level == CPU_LEVEL_AVX2 && qdot_gemm_avx2(rt) == NULL) rt = 0;
     return rt;
 }

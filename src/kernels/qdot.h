@@ -98,8 +98,8 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  *         Q8_0: for block k and quad v = 0..7, 64 bytes at 128 + 512k + 64v:
  *         bytes 4r..4r+3 hold elements 4v..4v+3 of row r as value + 128
  *         (so the weights are the unsigned operand)
- * QDOT_Q5_0X16 (the AVX2 kernels' Q5_0 layout; AVX-512 reads QDOT_Q5_0R)
- * is QDOT_Q4_0X16 with each block's fifth bits after its quads: 1408-byte
+ * QDOT_Q5_0X16 (Q5_0 in 16-row panels; QDOT_Q5_0R where rows are not a
+ * multiple of 16) is QDOT_Q4_0X16 with each block's fifth bits after its quads: 1408-byte
  * steps, block k's 4 quad vectors at 128 + 320k + 64v (low 4 bits, as
  * Q4_0X16), then at 128 + 320k + 256 one vector whose byte 4r + i holds
  * at bits 2v and 2v + 1 the fifth bits of elements 4v + i and 16 + 4v + i
@@ -125,8 +125,7 @@ static inline int64_t qdot_q8s_pos(int64_t e) {
 uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n);
 /* The repacked type the kernels of `level` read for such a matrix, or 0
  * (keep the file's layout): AVX-512 what qdot_repack_type picks; AVX2
- * only 16-row panels (it has kernels for those alone; QDOT_Q5_0X16 for
- * Q5_0); scalar none. */
+ * only 16-row panels (it has kernels for those alone); scalar none. */
 uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level);
 /* Repacks n_rows rows of n elements of `type` from src into dst (the same
  * size) as repacked type rt (qdot_repack_type or qdot_repack_type_at). */

@@ -462,18 +462,22 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-/* out[t * ldo + r] for the 16 rows of a QDOT_Q4_0X16 (Q8 = 0) or
- * QDOT_Q8_0X16 (Q8 = 1) panel and T <= 4 QDOT_ACT_Q8D rows. Lane r of
- * every vector is row r: per 4 elements one dpbusd of the 16 rows' unsigned
- * weights with the 4 activations broadcast; per block the accumulator is
- * seeded with -offset x the block's activation sum (8 for Q4_0 nibbles,
- * 128 for Q8_0 values stored + 128), then one conversion and one fma with
- * the 16 rows' scales. The same steps for every T. */
+/* out[t * ldo + r] for the 16 rows of a QDOT_Q4_0X16, QDOT_Q5_0X16 or
+ * QDOT_Q8_0X16 panel and T <= 4 QDOT_ACT_Q8D rows. Lane r of every vector
+ * is row r: per 4 elements one dpbusd of the 16 rows' unsigned weights with
+ * the 4 activations broadcast; per block the accumulator is seeded with
+ * -offset x the block's activation sum (8 for Q4_0 nibbles, 16 for Q5_0
+ * values, 128 for Q8_0 values stored + 128), then one conversion and one
+ * fma with the 16 rows' scales. Q5_0 ors each quad's fifth bits (bits 2v
+ * and 2v + 1 of the block's fifth-bit vector, same byte) in as 16. The
+ * same steps for every T. */
+enum { X16_Q4_0, X16_Q8_0, X16_Q5_0 };
 AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
-                 const int Q8) {
-    const size_t step_bytes = Q8 ? 2176 : 1152;
-    const int32_t offset = Q8 ? 128 : 8;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+                 const int kind) {
+    const int Q8 = kind == X16_Q8_0, Q5 = kind == X16_Q5_0;
+    const size_t step_bytes = Q8 ? 2176 : Q5 ? 1408 : 1152, kstride = Q5 ? 320 : 256;
+    const int32_t offset = Q8 ? 128 : Q5 ? 16 : 8;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
     __m512 acc[4];
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t g = 0; g < n / 128; g++) {
@@ -495,9 +499,16 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
                     }
                 }
             } else {
+                const __m512i hv = Q5 ? _mm512_loadu_si512((const void *)(step + 128 + 320 * k + 256)) : m4;
                 for (int v = 0; v < 4; v++) {
-                    __m512i x = _mm512_loadu_si512((const void *)(step + 128 + 256 * k + 64 * v));
+                    __m512i x = _mm512_loadu_si512((const void *)(step + 128 + kstride * k + 64 * v));
                     __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+                    if (Q5) { /* bit 2v of each byte to bit 4 of lo, bit 2v + 1 to bit 4 of hi (0xF8: a | (b & c)) */
+                        __m512i s0 = 4 - 2 * v >= 0 ? _mm512_slli_epi16(hv, 4 - 2 * v) : _mm512_srli_epi16(hv, 2 * v - 4);
+                        __m512i s1 = 3 - 2 * v >= 0 ? _mm512_slli_epi16(hv, 3 - 2 * v) : _mm512_srli_epi16(hv, 2 * v - 3);
+                        lo = _mm512_ternarylogic_epi32(lo, s0, m10, 0xF8);
+                        hi = _mm512_ternarylogic_epi32(hi, s1, m10, 0xF8);
+                    }
                     for (int t = 0; t < T; t++) {
                         int32_t a0, a1;
                         memcpy(&a0, act + (size_t)t * act_stride + 32 * b + 4 * v, 4);
@@ -514,8 +525,9 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
-#define tile_q4_0x16(...) tile_x16(__VA_ARGS__, 0)
-#define tile_q8_0x16(...) tile_x16(__VA_ARGS__, 1)
+#define tile_q4_0x16(...) tile_x16(__VA_ARGS__, X16_Q4_0)
+#define tile_q8_0x16(...) tile_x16(__VA_ARGS__, X16_Q8_0)
+#define tile_q5_0x16(...) tile_x16(__VA_ARGS__, X16_Q5_0)
 
 /* Walks whole 16-row panels in tiles of up to 4 tokens. */
 #define PANEL16_WALK(NAME, TILE)                                                                                          \
@@ -539,6 +551,7 @@ PANEL16_WALK(gemm_q4_k16, tile_q4_k16)
 PANEL16_WALK(gemm_q6_k16, tile_q6_k16)
 PANEL16_WALK(gemm_q8_0x16, tile_q8_0x16)
 PANEL16_WALK(gemm_q4_0x16, tile_q4_0x16)
+PANEL16_WALK(gemm_q5_0x16, tile_q5_0x16)
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
@@ -787,6 +800,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q6_K16: return gemm_q6_k16;
     case QDOT_Q8_0X16: return gemm_q8_0x16;
     case QDOT_Q4_0X16: return gemm_q4_0x16;
+    case QDOT_Q5_0X16: return gemm_q5_0x16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
 }

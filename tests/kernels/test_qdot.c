@@ -49,9 +49,6 @@ enum { NR = 16, NT = 6 }; /* weight rows (a whole 16-row panel), activation rows
  * Q4_K values 15, Q6_K values 63): the largest sums 16-bit intermediate
  * products can meet. */
 static bool g_extreme;
-/* Set to test a repacked layout qdot_repack_type does not pick (the AVX2 one
- * for Q5_0) */
-static uint32_t g_force_rt;
 
 static void set_extreme_weights(uint32_t type, uint8_t *wq, size_t wrow, int64_t n) {
     if (type == GGML_TYPE_Q4_K || type == GGML_TYPE_Q6_K) { /* every value 15 (Q4_K) or 63 (Q6_K) */
@@ -80,7 +77,7 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
     float *wd = malloc(sizeof(float) * (size_t)n), *scratch = malloc(sizeof(float) * (size_t)n);
     size_t wrow = ggml_row_size(type, n);
     uint8_t *wq = malloc(wrow * NR);
-    uint32_t ktype = repack ? (g_force_rt ? g_force_rt : qdot_repack_type(type, group, n)) : type;
+    uint32_t ktype = repack ? qdot_repack_type(type, group, n) : type;
     if (repack) assert_true(ktype != 0);
     qdot_act f = qdot_act_for(ktype, n);
     size_t arow = qdot_act_row_bytes(f, n);
@@ -195,12 +192,12 @@ static void test_repacked(void **state) {
     check_rows(GGML_TYPE_Q4_0, 128 * 7, true, 4); /* scales not a multiple of 16 */
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 16, 1024), QDOT_Q4_0X16);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 8, 1024), QDOT_Q4_0R);
-    check(GGML_TYPE_Q5_0, 1024, true);
+    check(GGML_TYPE_Q5_0, 1024, true); /* 16-row panels */
     check(GGML_TYPE_Q5_0, 128 * 7, true);
-    g_force_rt = QDOT_Q5_0X16; /* the AVX2 layout of Q5_0 */
-    check(GGML_TYPE_Q5_0, 1024, true);
-    check(GGML_TYPE_Q5_0, 128 * 7, true);
-    g_force_rt = 0;
+    check_rows(GGML_TYPE_Q5_0, 1024, true, 8); /* 4-row panels (rows not a multiple of 16) */
+    check_rows(GGML_TYPE_Q5_0, 128 * 7, true, 4);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q5_0, 16, 1024), QDOT_Q5_0X16);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q5_0, 8, 1024), QDOT_Q5_0R);
     if (cpu_level_max() >= CPU_LEVEL_AVX2) {
         assert_int_equal(qdot_repack_type_at(GGML_TYPE_Q5_0, 16, 1024, CPU_LEVEL_AVX2), QDOT_Q5_0X16);
         assert_int_equal(qdot_repack_type_at(GGML_TYPE_Q5_0, 8, 1024, CPU_LEVEL_AVX2), 0); /* no 4-row panels on AVX2 */
@@ -239,11 +236,9 @@ static void test_extremes(void **state) {
     for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
         check_type(types[i], 1024);
         check(types[i], 1024, true);
-        if (types[i] == GGML_TYPE_Q4_0 || types[i] == GGML_TYPE_Q8_0) check_rows(types[i], 1024, true, 8);
+        if (types[i] == GGML_TYPE_Q4_0 || types[i] == GGML_TYPE_Q8_0 || types[i] == GGML_TYPE_Q5_0)
+            check_rows(types[i], 1024, true, 8);
     }
-    g_force_rt = QDOT_Q5_0X16;
-    check(GGML_TYPE_Q5_0, 1024, true);
-    g_force_rt = 0;
     g_extreme = false;
 }
 
