@@ -181,11 +181,9 @@ TILE_WALK(gemm_q6_k, TILE_Q6_K, 2, 2)
 #define PREFETCH_L2_AHEAD_AVX2 4096
 AI void prefetch_ahead(const uint8_t *p, size_t len) {
     uintptr_t a = (uintptr_t)p;
-    if (cpu_prefetch_mode == CPU_PREFETCH_NTA) {
-        for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(a + PREFETCH_NTA_AHEAD + o), _MM_HINT_NTA);
-    } else if (cpu_prefetch_mode == CPU_PREFETCH_L1_L2) {
+    if (cpu_prefetch_mode == CPU_PREFETCH_NTA) prefetch_stream(p, len);
+    else if (cpu_prefetch_mode == CPU_PREFETCH_L1_L2)
         for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(a + PREFETCH_L2_AHEAD_AVX2 + o), _MM_HINT_T1);
-    }
 }
 
 /* ---- 16-row panels (QDOT_Q4_0X16, QDOT_Q5_0X16, QDOT_Q8_0X16; layout in qdot.h) ------
