@@ -30,16 +30,24 @@ typedef struct slice {
 } slice;
 
 #if defined(__x86_64__)
+/* Asks for the 256 bytes `ahead` bytes on from p: non-temporal (nta) or
+ * into L1. The address is computed as an integer: it may lie past the
+ * buffer (a hint never faults). */
+static inline void prefetch256(const uint8_t *p, size_t ahead, int nta) {
+    uintptr_t a = (uintptr_t)p + ahead;
+    for (size_t o = 0; o < 256; o += 64) {
+        if (nta) _mm_prefetch((const char *)(a + o), _MM_HINT_NTA);
+        else _mm_prefetch((const char *)(a + o), _MM_HINT_T0);
+    }
+}
+
 /* With ahead > 0, also asks for the line `ahead` bytes on before each load
  * (a single core keeps more lines in flight that way than the hardware
  * prefetcher alone asks for: the kernels do the same). */
 __attribute__((target("avx512f"))) static double sum512(const uint8_t *p, size_t n, size_t ahead, int nta) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i + 256 <= n; i += 256) {
-        if (ahead && nta)
-            for (size_t o = 0; o < 256; o += 64) _mm_prefetch((const char *)(p + i + ahead + o), _MM_HINT_NTA);
-        else if (ahead)
-            for (size_t o = 0; o < 256; o += 64) _mm_prefetch((const char *)(p + i + ahead + o), _MM_HINT_T0);
+        if (ahead) prefetch256(p + i, ahead, nta);
         a0 = _mm512_add_ps(a0, _mm512_load_ps((const float *)(const void *)(p + i)));
         a1 = _mm512_add_ps(a1, _mm512_load_ps((const float *)(const void *)(p + i + 64)));
         a2 = _mm512_add_ps(a2, _mm512_load_ps((const float *)(const void *)(p + i + 128)));
@@ -53,10 +61,7 @@ __attribute__((target("avx512f"))) static double sum512(const uint8_t *p, size_t
 __attribute__((target("avx2"))) static double sum256(const uint8_t *p, size_t n, size_t ahead, int nta) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i + 256 <= n; i += 256) {
-        if (ahead && nta)
-            for (size_t o = 0; o < 256; o += 64) _mm_prefetch((const char *)(p + i + ahead + o), _MM_HINT_NTA);
-        else if (ahead)
-            for (size_t o = 0; o < 256; o += 64) _mm_prefetch((const char *)(p + i + ahead + o), _MM_HINT_T0);
+        if (ahead) prefetch256(p + i, ahead, nta);
         for (size_t o = 0; o < 256; o += 128) {
             a0 = _mm256_add_ps(a0, _mm256_load_ps((const float *)(const void *)(p + i + o)));
             a1 = _mm256_add_ps(a1, _mm256_load_ps((const float *)(const void *)(p + i + o + 32)));

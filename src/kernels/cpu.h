@@ -20,7 +20,6 @@ const char *cpu_level_name(cpu_level l);
 /* Parses "scalar", "avx2", "avx512". Returns -1 when unknown. */
 int cpu_level_parse(const char *s);
 
-
 /* How the streaming kernels (qdot_tile.h) ask for weights before they use
  * them. Which is fastest depends on the processor's own prefetchers
  * (bench/RESULTS.md, "session 10"): CPU_PREFETCH_L1_L2 (2 KB ahead into
@@ -35,7 +34,7 @@ typedef enum cpu_prefetch { CPU_PREFETCH_L1_L2 = 0, CPU_PREFETCH_NTA = 1, CPU_PR
  * cpu_prefetch_get() once before kernels run so that it is decided. */
 extern cpu_prefetch cpu_prefetch_mode;
 /* The policy for this processor: CPU_PREFETCH_NTA on AMD family 1Ah (Zen
- * 5), CPU_PREFETCH_L1_L2 elsewhere. */
+ * 5, where it was measured) and later, CPU_PREFETCH_L1_L2 elsewhere. */
 cpu_prefetch cpu_prefetch_default(void);
 /* The policy in use (decided on the first call: AIRLOCK_PREFETCH, else
  * cpu_prefetch_default). */

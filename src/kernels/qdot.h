@@ -99,8 +99,8 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  *         bytes 4r..4r+3 hold elements 4v..4v+3 of row r as value + 128
  *         (so the weights are the unsigned operand)
  * QDOT_Q5_0X16 (Q5_0 in 16-row panels; QDOT_Q5_0R where rows are not a
- * multiple of 16) is QDOT_Q4_0X16 with each block's fifth bits after its quads: 1408-byte
- * steps, block k's 4 quad vectors at 128 + 320k + 64v (low 4 bits, as
+ * multiple of 16) is QDOT_Q4_0X16 with each block's fifth bits after its
+ * quads: 1408-byte steps, block k's 4 quad vectors at 128 + 320k + 64v (low 4 bits, as
  * Q4_0X16), then at 128 + 320k + 256 one vector whose byte 4r + i holds
  * at bits 2v and 2v + 1 the fifth bits of elements 4v + i and 16 + 4v + i
  * of row r (v = 0..3; value = (nibble | bit << 4) - 16).

@@ -472,6 +472,8 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
  * and 2v + 1 of the block's fifth-bit vector, same byte) in as 16. The
  * same steps for every T. */
 enum { X16_Q4_0, X16_Q8_0, X16_Q5_0 };
+/* x shifted left by s bits in each 16-bit lane (right by -s when s < 0). */
+AI __m512i shift16(__m512i x, const int s) { return s >= 0 ? _mm512_slli_epi16(x, s) : _mm512_srli_epi16(x, -s); }
 AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
                  const int kind) {
     const int Q8 = kind == X16_Q8_0, Q5 = kind == X16_Q5_0;
@@ -504,10 +506,8 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
                     __m512i x = _mm512_loadu_si512((const void *)(step + 128 + kstride * k + 64 * v));
                     __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
                     if (Q5) { /* bit 2v of each byte to bit 4 of lo, bit 2v + 1 to bit 4 of hi (0xF8: a | (b & c)) */
-                        __m512i s0 = 4 - 2 * v >= 0 ? _mm512_slli_epi16(hv, 4 - 2 * v) : _mm512_srli_epi16(hv, 2 * v - 4);
-                        __m512i s1 = 3 - 2 * v >= 0 ? _mm512_slli_epi16(hv, 3 - 2 * v) : _mm512_srli_epi16(hv, 2 * v - 3);
-                        lo = _mm512_ternarylogic_epi32(lo, s0, m10, 0xF8);
-                        hi = _mm512_ternarylogic_epi32(hi, s1, m10, 0xF8);
+                        lo = _mm512_ternarylogic_epi32(lo, shift16(hv, 4 - 2 * v), m10, 0xF8);
+                        hi = _mm512_ternarylogic_epi32(hi, shift16(hv, 3 - 2 * v), m10, 0xF8);
                     }
                     for (int t = 0; t < T; t++) {
                         int32_t a0, a1;

@@ -148,9 +148,11 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
         for (int r = 0; r < NR; r += group) qdot_repack_as(ktype, type, wq + (size_t)r * wrow, wk + (size_t)r * wrow, group, n);
     }
     /* every level, and every prefetch policy (a hint: it must not change a result) */
-    for (int lp = 0; lp < 3 * ((int)cpu_level_max() + 1); lp++) {
-        int lvl = lp / 3;
-        cpu_prefetch_set((cpu_prefetch)(lp % 3));
+    const cpu_prefetch pf_in_use = cpu_prefetch_get();
+    const int n_pf = CPU_PREFETCH_NONE + 1;
+    for (int lp = 0; lp < n_pf * ((int)cpu_level_max() + 1); lp++) {
+        int lvl = lp / n_pf;
+        cpu_prefetch_set((cpu_prefetch)(lp % n_pf));
         qdot_gemm_fn g = qdot_gemm_get(ktype, (cpu_level)lvl);
         assert_non_null(g);
         /* every sub-range, so tile edges of all sizes are exercised */
@@ -169,7 +171,7 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
                     }
             }
     }
-    cpu_prefetch_set(cpu_prefetch_default());
+    cpu_prefetch_set(pf_in_use);
     if (wk != wq) free(wk);
     free(w);
     free(x);
@@ -272,7 +274,7 @@ static void test_float_path_types(void **state) {
  * refused; the processor's default is one of them. */
 static void test_prefetch_names(void **state) {
     (void)state;
-    for (int p = 0; p < 3; p++) assert_int_equal(cpu_prefetch_parse(cpu_prefetch_name((cpu_prefetch)p)), p);
+    for (int p = 0; p <= CPU_PREFETCH_NONE; p++) assert_int_equal(cpu_prefetch_parse(cpu_prefetch_name((cpu_prefetch)p)), p);
     assert_int_equal(cpu_prefetch_parse("l2"), -1);
     assert_int_equal(cpu_prefetch_parse(NULL), -1);
     assert_true(cpu_prefetch_default() <= CPU_PREFETCH_NONE);
