@@ -1,14 +1,16 @@
 /* attn.h - attention of a group of query heads over one key/value head of
- * an F16 KV cache, as one kernel: the per-key work (scores, softmax,
- * weighted sum of values) in wide registers, 16 keys at a time, instead of
- * one dot product and one axpy call per (head, key).
+ * an F16 KV cache, as one kernel.
  *
  * For query head h (q + h * hd), with keys k_t and values v_t
  * (t < n_keys, f16, hd values each, consecutive):
  *   out_h = sum_t softmax_t(scale * q_h . k_t) v_t
- * The softmax is computed online (running maximum and sum per head), so no
- * buffer grows with the context. Needs hd % 16 == 0, hd <= ATTN_MAX_HD,
- * 1 <= nh <= ATTN_MAX_HEADS and n_keys >= 1. */
+ * Keys go by chunks of 256: first the scores of every head (16 keys at a
+ * time, each key converted to float once for the whole group), then each
+ * head's softmax step over the chunk (online: a running maximum and sum,
+ * so no buffer grows with the context), then the values, summed for a
+ * block of heads at once in registers (each value converted once per
+ * block). Needs hd % 16 == 0, hd <= ATTN_MAX_HD, 1 <= nh <= ATTN_MAX_HEADS
+ * and n_keys >= 1. */
 #ifndef AIRLOCK_KERNELS_ATTN_H
 #define AIRLOCK_KERNELS_ATTN_H
 

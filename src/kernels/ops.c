@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "core/threadpool.h"
+#include "kernels/cpu.h"
+#include "kernels/fp16.h"
 #include "kernels/qdot.h"
 #include "kernels/quants.h"
 
@@ -156,10 +158,32 @@ int op_matmul(float *out, const weight *w, const float *x, int nt) {
 void ops_parallel_for(void (*fn)(void *arg, int64_t i), void *arg, int64_t n) { threadpool_run(g_pool, fn, arg, n); }
 
 void op_rmsnorm(float *out, const float *x, const float *g, int n, float eps) {
+    if (cpu_level_get() >= CPU_LEVEL_AVX512) {
+        op_rmsnorm_avx512(out, x, g, n, eps);
+        return;
+    }
     float ss = 0.0f;
     for (int i = 0; i < n; i++) ss += x[i] * x[i];
     float scale = 1.0f / sqrtf(ss / (float)n + eps);
     for (int i = 0; i < n; i++) out[i] = x[i] * scale * g[i];
+}
+
+int op_argmax(const float *x, int n) {
+    assert(n >= 1);
+    if (cpu_level_get() >= CPU_LEVEL_AVX512) return op_argmax_avx512(x, n);
+    float m = -INFINITY; /* x[i] > m is false for a NaN */
+    for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int i = 0; i < n; i++)
+        if (x[i] == m) return i;
+    return 0;
+}
+
+void op_f32_to_f16(uint16_t *dst, const float *x, int n) {
+    if (cpu_level_get() >= CPU_LEVEL_AVX512) {
+        op_f32_to_f16_avx512(dst, x, n);
+        return;
+    }
+    for (int i = 0; i < n; i++) dst[i] = fp32_to_fp16(x[i]);
 }
 
 void op_softmax(float *x, int n) {

@@ -53,6 +53,18 @@ void op_get_row(const weight *w, int64_t r, float *out);
 
 /* out = x / rms(x) * g (elementwise), n elements; out may alias x. */
 void op_rmsnorm(float *out, const float *x, const float *g, int n, float eps);
+void op_rmsnorm_avx512(float *out, const float *x, const float *g, int n, float eps);
+
+/* The index of the largest of x[0..n), n >= 1: the first one when several
+ * hold it; NaNs are never chosen (0 when all are NaN). Greedy picking of a
+ * token from the logits. */
+int op_argmax(const float *x, int n);
+int op_argmax_avx512(const float *x, int n);
+
+/* dst[i] = x[i] as IEEE half, i < n: fp32_to_fp16 (kernels/fp16.h) of each
+ * element, bit for bit. The KV cache's stores. */
+void op_f32_to_f16(uint16_t *dst, const float *x, int n);
+void op_f32_to_f16_avx512(uint16_t *dst, const float *x, int n);
 
 /* In-place softmax of x[0..n). */
 void op_softmax(float *x, int n);

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "kernels/attn.h"
-#include "kernels/fp16.h"
 #include "kernels/qdot.h"
 #include "kernels/quants.h"
 
@@ -449,8 +448,7 @@ static void kv_store(const llm_ctx *c, void *cache, size_t at, const float *src,
     if (c->kv == KV_F32) {
         memcpy((float *)cache + at, src, (size_t)n * sizeof(float));
     } else {
-        uint16_t *d = (uint16_t *)cache + at;
-        for (int i = 0; i < n; i++) d[i] = fp32_to_fp16(src[i]);
+        op_f32_to_f16((uint16_t *)cache + at, src, n);
     }
 }
 

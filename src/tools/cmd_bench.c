@@ -10,6 +10,7 @@
 
 #include "core/json_write.h"
 #include "kernels/cpu.h"
+#include "kernels/ops.h"
 #include "models/llm.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
@@ -75,10 +76,7 @@ static double run_once(llm_ctx *c, int depth, int n_prompt, int n_gen, int32_t *
         for (int i = 0; i < n_gen; i++) {
             const float *lg = llm_decode(c, t, err);
             if (!lg) return -1;
-            int best = 0; /* greedy, as a real generation loop would pick */
-            for (int v = 1; v < c->m->hp.n_vocab; v++)
-                if (lg[v] > lg[best]) best = v;
-            t = best;
+            t = op_argmax(lg, c->m->hp.n_vocab); /* greedy, as a real generation loop would pick */
         }
     }
     return now_s() - t0;

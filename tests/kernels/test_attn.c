@@ -1,7 +1,9 @@
 /* test_attn.c - the attention kernel (kernels/attn.h) against a
  * double-precision softmax-weighted sum computed here from the same f16
- * keys and values, for head sizes 64 and 128, 1 to 9 query heads and key
- * counts around the kernel's 16-key steps (1, 15, 16, 17, 300). Scores are
+ * keys and values, for head sizes from 16 to 256 (each has its own
+ * instance of the kernel), 1 to 16 query heads (blocks of heads share
+ * the value pass) and key counts around the kernel's 16-key steps and
+ * 256-key chunks (1, 15, 16, 17, 255, 256, 257, 600). Scores are
  * spread wide enough (scale 4) that a wrong maximum or a lost rescale
  * between steps moves the result far past the tolerance. Skipped where the
  * CPU has no AVX-512 (the kernel is never called there). */
@@ -58,12 +60,10 @@ static void test_attn_matches_reference(void **state) {
     (void)state;
     attn_f16_fn fn = attn_f16_get(cpu_level_get());
     if (!fn) skip();
-    const int keys[] = {1, 15, 16, 17, 300}, heads[] = {1, 4, 7, 9};
+    const int keys[] = {1, 15, 16, 17, 255, 256, 257, 600}, heads[] = {1, 4, 7, 9, 16}, hds[] = {16, 48, 64, 80, 128, 256};
     for (size_t a = 0; a < sizeof keys / sizeof *keys; a++)
-        for (size_t b = 0; b < sizeof heads / sizeof *heads; b++) {
-            check(fn, heads[b], keys[a], 64);
-            check(fn, heads[b], keys[a], 128);
-        }
+        for (size_t b = 0; b < sizeof heads / sizeof *heads; b++)
+            for (size_t c = 0; c < sizeof hds / sizeof *hds; c++) check(fn, heads[b], keys[a], hds[c]);
 }
 
 int main(void) {

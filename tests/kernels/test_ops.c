@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "formats/ggml_types.h"
+#include "kernels/cpu.h"
+#include "kernels/fp16.h"
 #include "kernels/ops.h"
 #include "kernels/quantize.h"
 #include "test_util.h"
@@ -108,7 +110,127 @@ static void test_swiglu(void **state) {
     free(want);
 }
 
+/* op_argmax at every SIMD level: the first index of the largest value,
+ * with lengths around the vector widths, ties, NaNs (never chosen) and
+ * infinities, against the definition written out here. */
+static int argmax_expected(const float *x, int n) {
+    int best = -1;
+    for (int i = 0; i < n; i++)
+        if (!isnan(x[i]) && (best < 0 || x[i] > x[best])) best = i;
+    return best < 0 ? 0 : best;
+}
+
+static void test_argmax(void **state) {
+    (void)state;
+    enum { MAXN = 151936 };
+    float *x = malloc(sizeof(float) * MAXN);
+    assert_non_null(x);
+    const int lens[] = {1, 2, 15, 16, 17, 63, 64, 65, 100, 1037, MAXN};
+    cpu_level saved = cpu_level_get();
+    for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
+        cpu_level_set((cpu_level)lvl);
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            int n = lens[li];
+            for (int trial = 0; trial < 8; trial++) {
+                for (int i = 0; i < n; i++) x[i] = frand() * 10.0f;
+                int at = (int)((g_rng >> 20) % (uint64_t)n);
+                if (trial == 1) x[at] = 20.0f, x[n - 1] = 20.0f;     /* a tie: the first wins */
+                if (trial == 2) x[0] = NAN, x[at] = NAN;             /* NaNs are skipped */
+                if (trial == 3) x[at] = INFINITY;
+                if (trial == 4)
+                    for (int i = 0; i < n; i++) x[i] = -INFINITY;    /* all equal: index 0 */
+                if (trial == 5)
+                    for (int i = 0; i < n; i++) x[i] = NAN;          /* nothing to choose: 0 */
+                if (trial == 6) x[n - 1] = 11.0f;                    /* in the tail */
+                if (trial == 7)
+                    for (int i = 0; i < n; i++) x[i] = -1.0f - (float)i; /* the first element */
+                int got = op_argmax(x, n), want = argmax_expected(x, n);
+                if (got != want) fail_msg("level %s n %d trial %d: argmax %d, expected %d", cpu_level_name((cpu_level)lvl), n, trial, got, want);
+            }
+        }
+    }
+    cpu_level_set(saved);
+    free(x);
+}
+
+/* op_rmsnorm at every level against double precision, for the model
+ * widths and head sizes it runs at and lengths with partial vectors, in
+ * place as the per-head norms call it. */
+static void test_rmsnorm(void **state) {
+    (void)state;
+    const int lens[] = {1, 37, 64, 128, 896, 2048, 4096 + 13};
+    cpu_level saved = cpu_level_get();
+    for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
+        cpu_level_set((cpu_level)lvl);
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            int n = lens[li];
+            float *x = malloc(sizeof(float) * (size_t)n), *g = malloc(sizeof(float) * (size_t)n);
+            double *want = malloc(sizeof(double) * (size_t)n);
+            assert_true(x && g && want);
+            double ss = 0;
+            for (int i = 0; i < n; i++) {
+                x[i] = frand() * 3.0f;
+                g[i] = frand();
+                ss += (double)x[i] * x[i];
+            }
+            double scale = 1.0 / sqrt(ss / n + 1e-6);
+            for (int i = 0; i < n; i++) want[i] = x[i] * scale * g[i];
+            op_rmsnorm(x, x, g, n, 1e-6f);
+            for (int i = 0; i < n; i++)
+                if (fabs(x[i] - want[i]) > 1e-5 * fabs(want[i]) + 1e-7)
+                    fail_msg("level %s n %d: rmsnorm[%d] = %.9g, expected %.9g", cpu_level_name((cpu_level)lvl), n, i, x[i], want[i]);
+            free(x);
+            free(g);
+            free(want);
+        }
+    }
+    cpu_level_set(saved);
+}
+
+/* op_f32_to_f16 at every level gives fp32_to_fp16's bits for every input:
+ * random bit patterns (NaNs, infinities, subnormals of both formats
+ * included), the rounding boundaries around half's range, and lengths that
+ * end in partial vectors. */
+static void test_f32_to_f16(void **state) {
+    (void)state;
+    enum { N = 200000 + 11 };
+    float *x = malloc(sizeof(float) * N);
+    uint16_t *h = malloc(sizeof(uint16_t) * N);
+    assert_true(x && h);
+    const uint32_t edges[] = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFF800001u, 0x477FEFFFu,
+                              0x477FF000u, 0x38800000u, 0x387FFFFFu, 0x33000000u, 0x33000001u, 0x32FFFFFFu, 0x3F801000u,
+                              0x3F803000u, 0x3F800FFFu, 0x00000001u};
+    for (int i = 0; i < N; i++) {
+        uint32_t b;
+        g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+        if (i < (int)(sizeof edges / sizeof *edges)) b = edges[i];
+        else if (i % 2) b = (uint32_t)(g_rng >> 32); /* any pattern */
+        else b = (uint32_t)(0x30000000u + (g_rng >> 32) % 0x18000000u) | (uint32_t)(g_rng & 0x80000000u); /* near half's range */
+        memcpy(&x[i], &b, 4);
+    }
+    cpu_level saved = cpu_level_get();
+    for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
+        cpu_level_set((cpu_level)lvl);
+        const int lens[] = {N, 5, 16, 31};
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            memset(h, 0xAB, sizeof(uint16_t) * N);
+            op_f32_to_f16(h, x, lens[li]);
+            for (int i = 0; i < lens[li]; i++) {
+                uint16_t want = fp32_to_fp16(x[i]);
+                uint32_t b;
+                memcpy(&b, &x[i], 4);
+                if (h[i] != want) fail_msg("level %s: f16 of 0x%08x = 0x%04x, expected 0x%04x", cpu_level_name((cpu_level)lvl), b, h[i], want);
+            }
+            if (lens[li] < N && h[lens[li]] != 0xABAB) fail_msg("level %s: wrote past %d elements", cpu_level_name((cpu_level)lvl), lens[li]);
+        }
+    }
+    cpu_level_set(saved);
+    free(x);
+    free(h);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fused_parts), cmocka_unit_test(test_swiglu)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fused_parts), cmocka_unit_test(test_swiglu), cmocka_unit_test(test_argmax),
+                                       cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_f32_to_f16)};
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
 }
