@@ -402,10 +402,16 @@ llm_ctx *llm_ctx_init_batch(const llm_model *m, int n_ctx, kv_type kv, int n_bat
     c->n_ctx = n_ctx;
     c->kv = kv;
     size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)hp->n_head_kv * (size_t)hp->head_dim * (kv == KV_F16 ? 2 : 4);
-    c->k_cache = malloc(cache);
-    c->v_cache = malloc(cache);
+    /* keys then values in one block, 2 MiB-aligned and backed by huge pages
+     * where the kernel allows (a hint, as for the weights): a token's
+     * attention touches every layer's and head's run of the cache, pages
+     * apart, and with 4 KiB pages each such run began with a TLB miss */
+    const size_t huge = (size_t)2 << 20, block = (2 * cache + huge - 1) & ~(huge - 1);
+    if (posix_memalign(&c->k_cache, huge, block)) c->k_cache = NULL;
+    else madvise(c->k_cache, block, MADV_HUGEPAGE);
+    c->v_cache = c->k_cache ? (uint8_t *)c->k_cache + cache : NULL;
     c->logits = calloc((size_t)hp->n_vocab, sizeof(float));
-    if (!c->k_cache || !c->v_cache || !c->logits) {
+    if (!c->k_cache || !c->logits) {
         al_err_set(err, "out of memory for a %d-token context (%.1f MiB of KV cache)", n_ctx, 2.0 * (double)cache / 1048576.0);
         llm_ctx_free(c);
         return NULL;
@@ -422,8 +428,7 @@ llm_ctx *llm_ctx_init_batch(const llm_model *m, int n_ctx, kv_type kv, int n_bat
 
 void llm_ctx_free(llm_ctx *c) {
     if (!c) return;
-    free(c->k_cache);
-    free(c->v_cache);
+    free(c->k_cache); /* the values are in the same block */
     free(c->logits);
     llm_ws_free(c->ws);
     free(c);

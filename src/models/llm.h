@@ -71,7 +71,7 @@ typedef struct llm_ctx {
     int pos;          /* tokens already in the cache */
     kv_type kv;
     void *k_cache;    /* [n_layer][n_head_kv][n_ctx][head_dim], F16 or F32 */
-    void *v_cache;    /* same layout */
+    void *v_cache;    /* same layout, in k_cache's allocation */
     llm_ws *ws;       /* for llm_decode / llm_prefill on this context alone */
     float *logits;    /* [n_vocab] last logits of llm_decode / llm_prefill */
 } llm_ctx;
