@@ -1,9 +1,13 @@
 /* sampler.c - penalties, truncation and seeded sampling. */
 #include "models/sampler.h"
 
+#include <assert.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "kernels/ops.h"
 
 typedef struct cand {
     int32_t id;
@@ -67,17 +71,112 @@ void sampler_accept(sampler *s, int32_t token) {
     if (s->n_recent < s->p.penalty_last_n) s->n_recent++;
 }
 
-static int cmp_desc(const void *a, const void *b) {
-    float x = ((const cand *)a)->logit, y = ((const cand *)b)->logit;
-    if (x != y) return x > y ? -1 : 1;
-    return ((const cand *)a)->id - ((const cand *)b)->id;
+/* True if a ranks before b: the higher logit first, the lower id on ties
+ * (logits are never NaN here: sampler_sample makes those -inf). A strict
+ * total order, so choosing the best k and sorting everything agree on the
+ * first k. */
+static bool cand_before(const cand *a, const cand *b) {
+    if (a->logit != b->logit) return a->logit > b->logit;
+    return a->id < b->id;
+}
+
+static int cmp_desc(const void *a, const void *b) { return cand_before(a, b) ? -1 : cand_before(b, a) ? 1 : 0; }
+
+/* Restores the heap order below h[i] in a heap of n whose root ranks last. */
+static void sift_down(cand *h, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, last = i;
+        if (l < n && cand_before(&h[last], &h[l])) last = l;
+        if (r < n && cand_before(&h[last], &h[r])) last = r;
+        if (last == i) return;
+        cand t = h[i];
+        h[i] = h[last];
+        h[last] = t;
+        i = last;
+    }
+}
+
+/* Permutes c[0..n) so that c[0..k) holds its k best candidates, best
+ * first: c[0..k) becomes a heap whose root is the worst of those kept, so a
+ * candidate that does not belong costs one comparison; then the k are
+ * sorted. Linear in n for logits in no particular order (a sort of the
+ * 151936 logits of a Qwen vocabulary took ~10 ms a token). */
+static void select_top_k(cand *c, int n, int k) {
+    assert(k >= 1 && k <= n);
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(c, k, i);
+    for (int i = k; i < n; i++)
+        if (cand_before(&c[i], &c[0])) {
+            cand t = c[0];
+            c[0] = c[i];
+            c[i] = t;
+            sift_down(c, k, 0);
+        }
+    qsort(c, (size_t)k, sizeof *c, cmp_desc);
+}
+
+/* top-p over c[0..k) sorted best first: how many of the first reach a
+ * total weight of target. */
+static int top_p_sorted(const cand *c, int k, double target) {
+    double cum = 0.0;
+    int keep = 0;
+    while (keep < k) {
+        cum += c[keep++].logit;
+        if (cum >= target) break;
+    }
+    return keep;
+}
+
+/* The exponent field of a weight in [0, 1]: weights of a higher field are
+ * all larger. */
+static int weight_exponent(float w) {
+    uint32_t b;
+    memcpy(&b, &w, sizeof b);
+    return (int)((b >> 23) & 0xFF);
+}
+
+/* top-p over c[0..k) in no order, without sorting them all: the weights'
+ * sums per exponent (a factor of 2 apart) find the one range where the
+ * running total crosses target; what lies above it is kept whole, and
+ * only that range is sorted to find the cut. Moves the kept candidates to
+ * c[0..keep) and returns keep, the same set as sorting everything. */
+static int top_p_unsorted(cand *c, int k, double target) {
+    double bsum[256] = {0};
+    for (int i = 0; i < k; i++) bsum[weight_exponent(c[i].logit)] += c[i].logit;
+    double cum = 0.0;
+    int b = 255;
+    while (b >= 0 && cum + bsum[b] < target) cum += bsum[b--];
+    if (b < 0) return k; /* the total fell short of target by rounding: keep all */
+    int hi = 0;
+    for (int i = 0; i < k; i++)
+        if (weight_exponent(c[i].logit) > b) {
+            cand t = c[hi];
+            c[hi++] = c[i];
+            c[i] = t;
+        }
+    int mid = hi;
+    for (int i = hi; i < k; i++)
+        if (weight_exponent(c[i].logit) == b) {
+            cand t = c[mid];
+            c[mid++] = c[i];
+            c[i] = t;
+        }
+    qsort(c + hi, (size_t)(mid - hi), sizeof *c, cmp_desc);
+    return hi + top_p_sorted(c + hi, mid - hi, target - cum);
+}
+
+/* True when a penalty would change a logit. */
+static bool penalties_on(const sampler *s) {
+    const sampler_params *p = &s->p;
+    return s->n_recent && (p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f || p->presence_penalty != 0.0f);
 }
 
 int32_t sampler_sample(sampler *s, const float *logits) {
     const sampler_params *p = &s->p;
-    int n = s->n_vocab;
-    for (int i = 0; i < n; i++) s->c[i] = (cand){i, logits[i]};
-    if (s->n_recent && (p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f || p->presence_penalty != 0.0f)) {
+    const int n = s->n_vocab;
+    if (p->temperature <= 0.0f && !penalties_on(s)) return op_argmax(logits, n);
+    cand *c = s->c;
+    for (int i = 0; i < n; i++) c[i] = (cand){i, isnan(logits[i]) ? -INFINITY : logits[i]};
+    if (penalties_on(s)) {
         /* count occurrences; each distinct token penalised once */
         for (int i = 0; i < s->n_recent; i++) {
             int32_t t = s->recent[i];
@@ -90,7 +189,7 @@ int32_t sampler_sample(sampler *s, const float *logits) {
                 }
             }
             if (!first) continue;
-            float *l = &s->c[t].logit;
+            float *l = &c[t].logit;
             if (p->repeat_penalty != 1.0f) *l = *l > 0 ? *l / p->repeat_penalty : *l * p->repeat_penalty;
             *l -= (float)count * p->frequency_penalty + p->presence_penalty;
         }
@@ -98,40 +197,45 @@ int32_t sampler_sample(sampler *s, const float *logits) {
     if (p->temperature <= 0.0f) {
         int best = 0;
         for (int i = 1; i < n; i++)
-            if (s->c[i].logit > s->c[best].logit) best = i;
-        return s->c[best].id;
+            if (cand_before(&c[i], &c[best])) best = i;
+        return c[best].id;
     }
+    /* top-k: the k best, sorted; otherwise all n, in vocabulary order */
     int k = n;
-    if (p->top_k > 0 && p->top_k < n) k = p->top_k;
-    qsort(s->c, (size_t)n, sizeof *s->c, cmp_desc);
-    /* softmax over the top k at temperature */
-    float mx = s->c[0].logit, sum = 0.0f;
-    for (int i = 0; i < k; i++) {
-        s->c[i].logit = expf((s->c[i].logit - mx) / p->temperature);
-        sum += s->c[i].logit;
+    bool sorted = false;
+    if (p->top_k > 0 && p->top_k < n) {
+        k = p->top_k;
+        select_top_k(c, n, k);
+        sorted = true;
     }
-    for (int i = 0; i < k; i++) s->c[i].logit /= sum;
+    /* logit -> weight e^((logit - max) / temperature): the largest is 1 */
+    float mx = -INFINITY;
+    for (int i = 0; i < k; i++) mx = c[i].logit > mx ? c[i].logit : mx;
+    if (mx == -INFINITY) return c[0].id; /* nothing has any weight */
+    double sum = 0.0; /* in double: in float, adding 150k small weights to a large sum loses them (~1% of the mass in test_sampler) */
+    for (int i = 0; i < k; i++) {
+        c[i].logit = c[i].logit == mx ? 1.0f : expf((c[i].logit - mx) / p->temperature); /* (mx may be +inf) */
+        sum += c[i].logit;
+    }
+    /* min-p: keep what has at least min_p of the top probability (order kept) */
     if (p->min_p > 0.0f) {
-        float floor = s->c[0].logit * p->min_p;
-        int keep = 1;
-        while (keep < k && s->c[keep].logit >= floor) keep++;
-        k = keep;
-    }
-    if (p->top_p < 1.0f) {
-        float cum = 0.0f;
         int keep = 0;
-        while (keep < k) {
-            cum += s->c[keep++].logit;
-            if (cum >= p->top_p) break;
-        }
+        for (int i = 0; i < k; i++)
+            if (c[i].logit >= p->min_p) c[keep++] = c[i];
         k = keep;
     }
-    float total = 0.0f;
-    for (int i = 0; i < k; i++) total += s->c[i].logit;
-    float r = rng_float(&s->rng) * total;
+    /* top-p: the smallest run of the best whose probability reaches top_p */
+    if (p->top_p < 1.0f) k = sorted ? top_p_sorted(c, k, p->top_p * sum) : top_p_unsorted(c, k, p->top_p * sum);
+    /* the draw: candidates of weight 0 (underflowed) are never picked */
+    double total = 0.0;
+    for (int i = 0; i < k; i++) total += c[i].logit;
+    double r = rng_float(&s->rng) * total;
+    int last = 0;
     for (int i = 0; i < k; i++) {
-        r -= s->c[i].logit;
-        if (r <= 0.0f) return s->c[i].id;
+        if (c[i].logit <= 0.0f) continue;
+        r -= c[i].logit;
+        last = i;
+        if (r <= 0.0) break;
     }
-    return s->c[k - 1].id;
+    return c[last].id;
 }
