@@ -57,7 +57,7 @@ AI void chunk_scores(const float *q, int nh, const uint16_t *k, int nt, float sc
     }
 }
 
-/* The online softmax step of head h over a chunk's scores (s, nt of them,
+/* The online softmax step of one head over a chunk's scores (s, nt of them,
  * -inf padded to a multiple of 16): the new running maximum *mx, the
  * weights s[t] <- e^(s[t] - max) (0 past nt), the running sum *sum
  * rescaled and increased. Returns the factor e^(old max - new max) by which

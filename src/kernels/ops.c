@@ -178,6 +178,16 @@ int op_argmax(const float *x, int n) {
     return 0;
 }
 
+double op_exp_weights(float *x, int n, float mx, float inv_t) {
+    if (cpu_level_get() >= CPU_LEVEL_AVX512) return op_exp_weights_avx512(x, n, mx, inv_t);
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) {
+        x[i] = x[i] == mx ? 1.0f : expf((x[i] - mx) * inv_t);
+        sum += x[i];
+    }
+    return sum;
+}
+
 void op_f32_to_f16(uint16_t *dst, const float *x, int n) {
     if (cpu_level_get() >= CPU_LEVEL_AVX512) {
         op_f32_to_f16_avx512(dst, x, n);

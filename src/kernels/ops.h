@@ -61,6 +61,14 @@ void op_rmsnorm_avx512(float *out, const float *x, const float *g, int n, float 
 int op_argmax(const float *x, int n);
 int op_argmax_avx512(const float *x, int n);
 
+/* Sampling weights: x[i] = e^((x[i] - mx) * inv_t), exactly 1 where x[i]
+ * == mx (mx may be +inf) and exactly 0 where x[i] is -inf; mx >= every
+ * x[i]. Returns their sum, accumulated in double. On AVX-512 through
+ * exp512 (within 2 ulp of expf; arguments below -87 give e^-87 there
+ * rather than 0). */
+double op_exp_weights(float *x, int n, float mx, float inv_t);
+double op_exp_weights_avx512(float *x, int n, float mx, float inv_t);
+
 /* dst[i] = x[i] as IEEE half, i < n: fp32_to_fp16 (kernels/fp16.h) of each
  * element, bit for bit. The KV cache's stores. */
 void op_f32_to_f16(uint16_t *dst, const float *x, int n);

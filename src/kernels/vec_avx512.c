@@ -43,6 +43,24 @@ int op_argmax_avx512(const float *x, int n) {
     return 0;
 }
 
+/* op_exp_weights on 16 lanes with exp512; lanes equal to mx become 1 and
+ * -inf lanes 0 by mask. The sum goes into double per 8 lanes. */
+double op_exp_weights_avx512(float *x, int n, float mx, float inv_t) {
+    const __m512 m = _mm512_set1_ps(mx), it = _mm512_set1_ps(inv_t), one = _mm512_set1_ps(1.0f), ninf = _mm512_set1_ps(-INFINITY);
+    __m512d s0 = _mm512_setzero_pd(), s1 = s0;
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 live = tail16(n, i);
+        __m512 v = _mm512_maskz_loadu_ps(live, x + i);
+        __m512 e = exp512(_mm512_mul_ps(_mm512_sub_ps(v, m), it));
+        e = _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(v, m, _CMP_EQ_OQ), one);
+        e = _mm512_maskz_mov_ps(live & _mm512_cmp_ps_mask(v, ninf, _CMP_NEQ_OQ), e);
+        _mm512_mask_storeu_ps(x + i, live, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
 /* op_rmsnorm on 16 lanes: the sum of squares in four chains (a different
  * order of additions from the portable loop, so the scale may differ in
  * the last bit), then out = x * scale * g as there. */

@@ -17,7 +17,8 @@ typedef struct cand {
 struct sampler {
     sampler_params p;
     int n_vocab;
-    cand *c;          /* [n_vocab] */
+    cand *c;          /* [n_vocab] candidates being ranked */
+    float *w;         /* [n_vocab] logits after the penalties, then weights */
     int32_t *recent;  /* ring of the last penalty_last_n tokens */
     int n_recent, head;
     uint64_t rng;
@@ -47,8 +48,9 @@ sampler *sampler_init(const sampler_params *p, int n_vocab) {
     if (s->p.penalty_last_n < 0) s->p.penalty_last_n = 0;
     s->n_vocab = n_vocab;
     s->c = malloc((size_t)n_vocab * sizeof *s->c);
+    s->w = malloc((size_t)n_vocab * sizeof *s->w);
     s->recent = malloc((size_t)(s->p.penalty_last_n ? s->p.penalty_last_n : 1) * sizeof *s->recent);
-    if (!s->c || !s->recent) {
+    if (!s->c || !s->w || !s->recent) {
         sampler_free(s);
         return NULL;
     }
@@ -60,6 +62,7 @@ sampler *sampler_init(const sampler_params *p, int n_vocab) {
 void sampler_free(sampler *s) {
     if (!s) return;
     free(s->c);
+    free(s->w);
     free(s->recent);
     free(s);
 }
@@ -134,34 +137,44 @@ static int weight_exponent(float w) {
     return (int)((b >> 23) & 0xFF);
 }
 
-/* top-p over c[0..k) in no order, without sorting them all: the weights'
- * sums per exponent (a factor of 2 apart) find the one range where the
- * running total crosses target; what lies above it is kept whole, and
- * only that range is sorted to find the cut. Moves the kept candidates to
- * c[0..keep) and returns keep, the same set as sorting everything. */
-static int top_p_unsorted(cand *c, int k, double target) {
+/* top-p over the weights w[0..n) of the whole vocabulary, without sorting
+ * it: the weights' sums per exponent (a factor of 2 apart) find the one
+ * range where the running total crosses target; the tokens above it are
+ * kept whole, and only that range is sorted to find the cut. Writes the
+ * kept tokens to c[0..keep) and returns keep: the set a sort of everything
+ * would keep. */
+static int top_p_weights(const float *w, int n, cand *c, double target) {
     double bsum[256] = {0};
-    for (int i = 0; i < k; i++) bsum[weight_exponent(c[i].logit)] += c[i].logit;
+    for (int i = 0; i < n; i++) bsum[weight_exponent(w[i])] += w[i];
     double cum = 0.0;
     int b = 255;
     while (b >= 0 && cum + bsum[b] < target) cum += bsum[b--];
-    if (b < 0) return k; /* the total fell short of target by rounding: keep all */
+    if (b < 0) b = 0; /* the total fell short of target by rounding: keep all */
     int hi = 0;
-    for (int i = 0; i < k; i++)
-        if (weight_exponent(c[i].logit) > b) {
-            cand t = c[hi];
-            c[hi++] = c[i];
-            c[i] = t;
-        }
+    for (int i = 0; i < n; i++)
+        if (weight_exponent(w[i]) > b) c[hi++] = (cand){i, w[i]};
     int mid = hi;
-    for (int i = hi; i < k; i++)
-        if (weight_exponent(c[i].logit) == b) {
-            cand t = c[mid];
-            c[mid++] = c[i];
-            c[i] = t;
-        }
+    for (int i = 0; i < n; i++)
+        if (weight_exponent(w[i]) == b) c[mid++] = (cand){i, w[i]};
     qsort(c + hi, (size_t)(mid - hi), sizeof *c, cmp_desc);
     return hi + top_p_sorted(c + hi, mid - hi, target - cum);
+}
+
+/* A draw in proportion to the weights of candidates c[0..n) or, with c
+ * NULL, of tokens 0..n-1 weighted w[i]; a weight of 0 is never drawn. */
+static int32_t draw(sampler *s, const cand *c, const float *w, int n) {
+    double total = 0.0;
+    for (int i = 0; i < n; i++) total += c ? c[i].logit : w[i];
+    double r = rng_float(&s->rng) * total;
+    int last = 0;
+    for (int i = 0; i < n; i++) {
+        float wi = c ? c[i].logit : w[i];
+        if (wi <= 0.0f) continue;
+        r -= wi;
+        last = i;
+        if (r <= 0.0) break;
+    }
+    return c ? c[last].id : last;
 }
 
 /* True when a penalty would change a logit. */
@@ -170,72 +183,63 @@ static bool penalties_on(const sampler *s) {
     return s->n_recent && (p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f || p->presence_penalty != 0.0f);
 }
 
+/* Applies the penalties to w[token] for the recent tokens: each distinct
+ * token once, with its count. */
+static void apply_penalties(const sampler *s, float *w) {
+    const sampler_params *p = &s->p;
+    for (int i = 0; i < s->n_recent; i++) {
+        int32_t t = s->recent[i];
+        if (t < 0 || t >= s->n_vocab) continue;
+        int count = 0, first = 1;
+        for (int j = 0; j < s->n_recent; j++) {
+            if (s->recent[j] == t) {
+                count++;
+                if (j < i) first = 0;
+            }
+        }
+        if (!first) continue;
+        float *l = &w[t];
+        if (p->repeat_penalty != 1.0f) *l = *l > 0 ? *l / p->repeat_penalty : *l * p->repeat_penalty;
+        *l -= (float)count * p->frequency_penalty + p->presence_penalty;
+    }
+}
+
 int32_t sampler_sample(sampler *s, const float *logits) {
     const sampler_params *p = &s->p;
     const int n = s->n_vocab;
-    if (p->temperature <= 0.0f && !penalties_on(s)) return op_argmax(logits, n);
+    float *w = s->w;
+    for (int i = 0; i < n; i++) w[i] = isnan(logits[i]) ? -INFINITY : logits[i];
+    if (penalties_on(s)) apply_penalties(s, w);
+    if (p->temperature <= 0.0f) return op_argmax(w, n);
     cand *c = s->c;
-    for (int i = 0; i < n; i++) c[i] = (cand){i, isnan(logits[i]) ? -INFINITY : logits[i]};
-    if (penalties_on(s)) {
-        /* count occurrences; each distinct token penalised once */
-        for (int i = 0; i < s->n_recent; i++) {
-            int32_t t = s->recent[i];
-            if (t < 0 || t >= n) continue;
-            int count = 0, first = 1;
-            for (int j = 0; j < s->n_recent; j++) {
-                if (s->recent[j] == t) {
-                    count++;
-                    if (j < i) first = 0;
-                }
-            }
-            if (!first) continue;
-            float *l = &c[t].logit;
-            if (p->repeat_penalty != 1.0f) *l = *l > 0 ? *l / p->repeat_penalty : *l * p->repeat_penalty;
-            *l -= (float)count * p->frequency_penalty + p->presence_penalty;
-        }
-    }
-    if (p->temperature <= 0.0f) {
-        int best = 0;
-        for (int i = 1; i < n; i++)
-            if (cand_before(&c[i], &c[best])) best = i;
-        return c[best].id;
-    }
-    /* top-k: the k best, sorted; otherwise all n, in vocabulary order */
-    int k = n;
-    bool sorted = false;
     if (p->top_k > 0 && p->top_k < n) {
-        k = p->top_k;
+        /* top-k: the k best as sorted candidates, weighted among themselves */
+        int k = p->top_k;
+        for (int i = 0; i < n; i++) c[i] = (cand){i, w[i]};
         select_top_k(c, n, k);
-        sorted = true;
+        const float mx = c[0].logit;
+        if (mx == -INFINITY) return c[0].id; /* nothing has any weight */
+        double sum = 0.0;
+        for (int i = 0; i < k; i++) {
+            c[i].logit = c[i].logit == mx ? 1.0f : expf((c[i].logit - mx) / p->temperature); /* (mx may be +inf) */
+            sum += c[i].logit;
+        }
+        if (p->min_p > 0.0f) { /* what has at least min_p of the top probability (order kept) */
+            int keep = 0;
+            for (int i = 0; i < k; i++)
+                if (c[i].logit >= p->min_p) c[keep++] = c[i];
+            k = keep;
+        }
+        if (p->top_p < 1.0f) k = top_p_sorted(c, k, p->top_p * sum);
+        return draw(s, c, NULL, k);
     }
-    /* logit -> weight e^((logit - max) / temperature): the largest is 1 */
-    float mx = -INFINITY;
-    for (int i = 0; i < k; i++) mx = c[i].logit > mx ? c[i].logit : mx;
-    if (mx == -INFINITY) return c[0].id; /* nothing has any weight */
-    double sum = 0.0; /* in double: in float, adding 150k small weights to a large sum loses them (~1% of the mass in test_sampler) */
-    for (int i = 0; i < k; i++) {
-        c[i].logit = c[i].logit == mx ? 1.0f : expf((c[i].logit - mx) / p->temperature); /* (mx may be +inf) */
-        sum += c[i].logit;
-    }
-    /* min-p: keep what has at least min_p of the top probability (order kept) */
-    if (p->min_p > 0.0f) {
-        int keep = 0;
-        for (int i = 0; i < k; i++)
-            if (c[i].logit >= p->min_p) c[keep++] = c[i];
-        k = keep;
-    }
-    /* top-p: the smallest run of the best whose probability reaches top_p */
-    if (p->top_p < 1.0f) k = sorted ? top_p_sorted(c, k, p->top_p * sum) : top_p_unsorted(c, k, p->top_p * sum);
-    /* the draw: candidates of weight 0 (underflowed) are never picked */
-    double total = 0.0;
-    for (int i = 0; i < k; i++) total += c[i].logit;
-    double r = rng_float(&s->rng) * total;
-    int last = 0;
-    for (int i = 0; i < k; i++) {
-        if (c[i].logit <= 0.0f) continue;
-        r -= c[i].logit;
-        last = i;
-        if (r <= 0.0) break;
-    }
-    return c[last].id;
+    /* the whole vocabulary: weights in one vector pass, in vocabulary order */
+    const int best = op_argmax(w, n);
+    if (w[best] == -INFINITY) return best; /* nothing has any weight */
+    const double sum = op_exp_weights(w, n, w[best], 1.0f / p->temperature);
+    if (p->min_p > 0.0f)
+        for (int i = 0; i < n; i++)
+            if (w[i] < p->min_p) w[i] = 0.0f;
+    if (p->top_p < 1.0f) return draw(s, c, NULL, top_p_weights(w, n, c, p->top_p * sum));
+    return draw(s, NULL, w, n);
 }

@@ -4,9 +4,10 @@
  * then (unless greedy) top-k, top-p, min-p, temperature, and a draw from a
  * seeded generator, so the same seed gives the same text. Nothing sorts
  * the whole vocabulary: top-k keeps a heap of the best k, top-p sorts only
- * the range of weights where its cut falls, and without truncation the
- * draw walks the vocabulary in order (a sort of 151936 logits cost 26-40
- * ms a token, more than a forward pass of a 0.5B model). */
+ * the range of weights where its cut falls, and without top-k the weights
+ * of the whole vocabulary come from one vector pass (op_exp_weights) and
+ * the draw walks it in order (a sort of 151936 logits cost 21-40 ms a
+ * token, more than a forward pass of a 0.5B model; bench/sampler). */
 #ifndef AIRLOCK_MODELS_SAMPLER_H
 #define AIRLOCK_MODELS_SAMPLER_H
 

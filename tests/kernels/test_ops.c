@@ -229,8 +229,52 @@ static void test_f32_to_f16(void **state) {
     free(h);
 }
 
+/* op_exp_weights at every level: each weight within 2 ulp of e^((x - mx)
+ * / T) computed in double, plus what rounding the argument to float moves
+ * (below e^-87 the AVX-512 version clamps, so an absolute 2e-38 there), 1 exactly at the maximum (also when it is +inf)
+ * and 0 exactly at -inf; the returned sum is that of the weights written. */
+static void test_exp_weights(void **state) {
+    (void)state;
+    enum { N = 1000 + 13 };
+    float *x = malloc(sizeof(float) * N), *w = malloc(sizeof(float) * N);
+    assert_true(x && w);
+    for (int i = 0; i < N; i++) x[i] = -30.0f * fabsf(frand() * frand()) - 1.0f; /* 2 to 32 below the maximum */
+    x[7] = 1.0f;                                                          /* the maximum */
+    x[100] = 1.0f;
+    x[3] = -INFINITY;
+    x[N - 1] = -INFINITY;
+    x[500] = -200.0f; /* e^-201 / T: clamped on AVX-512 */
+    cpu_level saved = cpu_level_get();
+    for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
+        cpu_level_set((cpu_level)lvl);
+        for (int pass = 0; pass < 2; pass++) {
+            const float t = pass ? 0.7f : 1.3f;
+            memcpy(w, x, sizeof(float) * N);
+            double got_sum = op_exp_weights(w, N, 1.0f, 1.0f / t), sum = 0;
+            for (int i = 0; i < N; i++) {
+                double arg = ((double)x[i] - 1.0) * (double)(1.0f / t), want = x[i] == -INFINITY ? 0.0 : exp(arg);
+                if (x[i] == 1.0f && w[i] != 1.0f) fail_msg("level %s: weight of the maximum %.9g", cpu_level_name((cpu_level)lvl), w[i]);
+                if (x[i] == -INFINITY && w[i] != 0.0f) fail_msg("level %s: weight of -inf %.9g", cpu_level_name((cpu_level)lvl), w[i]);
+                /* 2 ulp, plus the float rounding of the argument (x - mx) * inv_t */
+                if (fabs(w[i] - want) > (2.4e-7 + 2.4e-7 * fabs(arg)) * want + 2e-38)
+                    fail_msg("level %s T %g: weight[%d] of %.9g = %.9g, expected %.9g", cpu_level_name((cpu_level)lvl), t, i, x[i], w[i], want);
+                sum += w[i];
+            }
+            if (fabs(got_sum - sum) > 1e-12 * sum) fail_msg("level %s: sum %.17g, expected %.17g", cpu_level_name((cpu_level)lvl), got_sum, sum);
+        }
+        float inf2[3] = {INFINITY, 2.0f, -INFINITY};
+        op_exp_weights(inf2, 3, INFINITY, 1.0f);
+        if (inf2[0] != 1.0f || inf2[2] != 0.0f || !(inf2[1] <= 2e-38f))
+            fail_msg("level %s: +inf maximum gives %g %g %g", cpu_level_name((cpu_level)lvl), inf2[0], inf2[1], inf2[2]);
+    }
+    cpu_level_set(saved);
+    free(x);
+    free(w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_fused_parts), cmocka_unit_test(test_swiglu), cmocka_unit_test(test_argmax),
-                                       cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_f32_to_f16)};
+                                       cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_f32_to_f16),
+                                       cmocka_unit_test(test_exp_weights)};
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);
 }
