@@ -215,6 +215,18 @@ static int load_tensors(loader *l) {
     return 0;
 }
 
+/* bytes (rounded up to whole 2 MiB pages), 2 MiB-aligned, with the hint
+ * that the kernel back them with huge pages where it allows (a failed hint
+ * is harmless); free() releases it. NULL when out of memory. */
+static void *huge_alloc(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    void *p = NULL;
+    bytes = (bytes + huge - 1) & ~(huge - 1);
+    if (posix_memalign(&p, huge, bytes)) return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
 /* Copies the matrices into one allocation backed by huge pages,
  * rearranging those the SIMD kernels read faster in another layout
  * (kernels/qdot.h), and lets the kernel drop the file pages they came from
@@ -243,14 +255,12 @@ static int repack_weights(llm_model *m, al_err *err) {
         free(ws);
         return 0;
     }
-    /* 2 MiB-aligned and backed by huge pages where the kernel allows (a
-     * hint): streaming the weights then misses the TLB 512 times less */
-    if (posix_memalign(&m->repacked, (size_t)2 << 20, total)) {
-        m->repacked = NULL;
+    /* streaming the weights from huge pages misses the TLB 512 times less */
+    m->repacked = huge_alloc(total);
+    if (!m->repacked) {
         free(ws);
         return al_err_set(err, "out of memory rearranging %.1f MiB of weights", (double)total / 1048576.0);
     }
-    madvise(m->repacked, total, MADV_HUGEPAGE);
     uint8_t *dst = m->repacked;
     long page = sysconf(_SC_PAGESIZE);
     for (int i = 0; i < k; i++) {
@@ -402,13 +412,10 @@ llm_ctx *llm_ctx_init_batch(const llm_model *m, int n_ctx, kv_type kv, int n_bat
     c->n_ctx = n_ctx;
     c->kv = kv;
     size_t cache = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)hp->n_head_kv * (size_t)hp->head_dim * (kv == KV_F16 ? 2 : 4);
-    /* keys then values in one block, 2 MiB-aligned and backed by huge pages
-     * where the kernel allows (a hint, as for the weights): a token's
-     * attention touches every layer's and head's run of the cache, pages
-     * apart, and with 4 KiB pages each such run began with a TLB miss */
-    const size_t huge = (size_t)2 << 20, block = (2 * cache + huge - 1) & ~(huge - 1);
-    if (posix_memalign(&c->k_cache, huge, block)) c->k_cache = NULL;
-    else madvise(c->k_cache, block, MADV_HUGEPAGE);
+    /* keys then values in one block on huge pages (as the weights): a
+     * token's attention touches every layer's and head's run of the cache,
+     * pages apart, and with 4 KiB pages each such run began with a TLB miss */
+    c->k_cache = huge_alloc(2 * cache);
     c->v_cache = c->k_cache ? (uint8_t *)c->k_cache + cache : NULL;
     c->logits = calloc((size_t)hp->n_vocab, sizeof(float));
     if (!c->k_cache || !c->logits) {
