@@ -1,6 +1,7 @@
 /* test_threadpool.c - every index runs exactly once, on any pool size, many
- * times over, with the shared counter and with per-thread ranges; a thread
- * that lags has its range finished by the others. */
+ * times over (past the wrap of a range's run tag), with the shared counter
+ * and with per-thread ranges; a thread that lags has its range finished by
+ * the others. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,28 @@ static void test_each_index_once(void **state) {
         threadpool_free(p);
     }
     threadpool_run(NULL, mark, counts, 0); /* no pool: runs inline */
+}
+
+/* Fewer items than threads (some ranges empty), and more runs than a
+ * range's tag can count (2^16) in both modes, so every tag comes round
+ * again while a worker's range may have been left alone for many runs. */
+static void test_small_runs_and_tag_wrap(void **state) {
+    (void)state;
+    int counts[16];
+    for (int n = 2; n <= 5; n++) {
+        threadpool *p = threadpool_init(n);
+        assert_non_null(p);
+        int runs = n == 2 ? 140000 : 3000;
+        for (int rep = 0; rep < runs; rep++) {
+            int64_t items = rep % 9;
+            memset(counts, 0, sizeof counts);
+            if (rep % 5 == 0) threadpool_run(p, mark, counts, items);
+            else threadpool_run_ranges(p, mark, counts, items);
+            for (int64_t i = 0; i < 16; i++)
+                if (counts[i] != (i < items ? 1 : 0)) fail_msg("pool of %d, run %d of %lld items: item %lld ran %d times", n, rep, (long long)items, (long long)i, counts[i]);
+        }
+        threadpool_free(p);
+    }
 }
 
 /* Records which thread ran item i; the calling thread (index 0) sleeps on
@@ -63,6 +86,7 @@ static void test_ranges_steal(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_each_index_once), cmocka_unit_test(test_ranges_steal)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_each_index_once), cmocka_unit_test(test_small_runs_and_tag_wrap),
+                                       cmocka_unit_test(test_ranges_steal)};
     return cmocka_run_group_tests_name("threadpool", tests, NULL, NULL);
 }
