@@ -14,8 +14,11 @@
 # and their ratio. Runs the two engines alternately, test by test. For the
 # generation tests it also prints each engine's share of the memory-bandwidth
 # bound: model bytes x tokens/s over the read bandwidth build/membw measures
-# at the same thread count just before and just after the pair (the higher
-# of the two, so the share is not flattered by a slow moment).
+# at the same thread count just before and just after that engine's own run
+# (readings before llama.cpp, between the two and after airlock; each
+# engine gets the higher of the two around it, so a share is not flattered
+# by a slow moment, and a reading half a minute away from a run, while the
+# other engine ran, does not stand in for the bandwidth during it).
 # MODELS="qwen2.5-0.5b-Q4_0 ..." limits the run to some of the files.
 set -euo pipefail
 dir="${1:?model directory}"
@@ -25,28 +28,30 @@ airlock="$(dirname "$0")/../build/airlock"
 membw="$(dirname "$0")/../build/membw"
 # best read bandwidth in bytes/s at $1 threads
 bandwidth() { "$membw" -t "$1" | awk '/best of all/ { print $(NF-4) * 1e9 }'; }
-echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp | GB/s read | llama.cpp % of bound | airlock % of bound |"
+echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp | GB/s read (around llama.cpp / airlock) | llama.cpp % of bound | airlock % of bound |"
 echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for m in ${MODELS:-llama-3.2-1b-Q4_0 llama-3.2-1b-Q8_0 llama-3.2-1b-Q4_K_M qwen2.5-0.5b-Q4_0 qwen2.5-0.5b-Q8_0 qwen2.5-0.5b-Q4_K_M}; do
   f="$dir/$m.gguf"
   for t in 1 2; do
     for test in "-p 512 -n 0" "-p 0 -n 128"; do
-      bw0=$(bandwidth "$t")
+      name=$([ "$test" = "-p 512 -n 0" ] && echo pp512 || echo tg128)
+      bw0=0 bw1=0 bw2=0
+      [ "$name" = tg128 ] && bw0=$(bandwidth "$t")
       # shellcheck disable=SC2086
       ref=$("$bench" -m "$f" $test -t "$t" -r "$reps" -o json 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"])')
+      [ "$name" = tg128 ] && bw1=$(bandwidth "$t")
       # shellcheck disable=SC2086
       mine=$("$airlock" bench -m "$f" $test -t "$t" -r "$reps" --json | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"], r["size_bytes"])')
-      bw1=$(bandwidth "$t")
-      name=$([ "$test" = "-p 512 -n 0" ] && echo pp512 || echo tg128)
-      python3 - "$m" "$t" "$name" $ref $mine "$bw0" "$bw1" <<'PY'
+      [ "$name" = tg128 ] && bw2=$(bandwidth "$t")
+      python3 - "$m" "$t" "$name" $ref $mine "$bw0" "$bw1" "$bw2" <<'PY'
 import sys
 m, t, name = sys.argv[1:4]
-a, b, c, d, size, bw0, bw1 = map(float, sys.argv[4:11])
-bw = max(bw0, bw1)
+a, b, c, d, size, bw0, bw1, bw2 = map(float, sys.argv[4:12])
 row = "| %s | %s | %s | %.2f ± %.2f | %.2f ± %.2f | %.2fx |" % (m, t, name, a, b, c, d, c / a)
 if name.startswith("tg"):
-    bound = bw / size  # tokens/s if every weight byte is read once per token at full bandwidth
-    row += " %.1f | %.0f%% | %.0f%% |" % (bw / 1e9, 100 * a / bound, 100 * c / bound)
+    ref_bw, mine_bw = max(bw0, bw1), max(bw1, bw2)
+    # tokens/s if every weight byte is read once per token at full bandwidth
+    row += " %.1f / %.1f | %.0f%% | %.0f%% |" % (ref_bw / 1e9, mine_bw / 1e9, 100 * a * size / ref_bw, 100 * c * size / mine_bw)
 else:
     row += " | | |"
 print(row)
