@@ -75,6 +75,8 @@ cpu_prefetch cpu_prefetch_default(void) {
         unsigned family = (a >> 8) & 0xF;
         if (family == 0xF) family += (a >> 20) & 0xFF; /* extended family */
         if (family >= 0x1A) return CPU_PREFETCH_NTA;
+        /* Zen 4: family 19h with AVX-512 (Zen 3, also 19h, has none) */
+        if (family == 0x19 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 16))) return CPU_PREFETCH_NONE;
     }
 #endif
     return CPU_PREFETCH_L1_L2;

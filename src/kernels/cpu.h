@@ -25,7 +25,8 @@ int cpu_level_parse(const char *s);
  * (bench/RESULTS.md, "session 10"): CPU_PREFETCH_L1_L2 (2 KB ahead into
  * L1 and 18 KB ahead into L2) was best on the hosts it was tuned on;
  * on AMD Zen 5 the far L2 hints cost 10-30% and CPU_PREFETCH_NTA (4 KB
- * ahead, into L1 without filling the outer caches) is best. The
+ * ahead, into L1 without filling the outer caches) is best; on Zen 4 no
+ * software prefetch at all is. The
  * environment variable AIRLOCK_PREFETCH=l1l2|nta|none overrides the
  * processor's default. */
 typedef enum cpu_prefetch { CPU_PREFETCH_L1_L2 = 0, CPU_PREFETCH_NTA = 1, CPU_PREFETCH_NONE = 2 } cpu_prefetch;
@@ -34,7 +35,8 @@ typedef enum cpu_prefetch { CPU_PREFETCH_L1_L2 = 0, CPU_PREFETCH_NTA = 1, CPU_PR
  * cpu_prefetch_get() once before kernels run so that it is decided. */
 extern cpu_prefetch cpu_prefetch_mode;
 /* The policy for this processor: CPU_PREFETCH_NTA on AMD family 1Ah (Zen
- * 5, where it was measured) and later, CPU_PREFETCH_L1_L2 elsewhere. */
+ * 5, where it was measured) and later, CPU_PREFETCH_NONE on Zen 4 (family
+ * 19h with AVX-512, session 13), CPU_PREFETCH_L1_L2 elsewhere. */
 cpu_prefetch cpu_prefetch_default(void);
 /* The policy in use (decided on the first call: AIRLOCK_PREFETCH, else
  * cpu_prefetch_default). */
