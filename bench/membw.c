@@ -7,14 +7,18 @@
  * with 512-bit loads (256-bit ones with AVX2 only, 64-bit ones on other
  * machines), plain and with software
  * prefetch at several distances, into L1 and non-temporal (the hints the
- * kernels' prefetch policies use, kernels/cpu.h); prints the best and the
- * median of REPS passes in GB/s (10^9 bytes/s) for each, then two
+ * kernels' prefetch policies use, kernels/cpu.h), in REPS rounds that each
+ * pass once through every distance; prints the best and the median of the
+ * REPS passes in GB/s (10^9 bytes/s) for each, then two
  * summaries: the best single pass of all, and the sustained bandwidth, the
  * highest of the medians. On a dedicated machine the two agree; on a
  * shared virtual machine a neighbour that falls idle for one 40 ms pass
  * can lift that pass far above what any second-long run sees (a host of
- * session 13: 2 threads, medians 31-33 GB/s, single passes up to 56), and
- * the median is the figure a run of seconds can be held to. */
+ * session 13: 2 threads, medians 30-32 GB/s, single passes up to 57), and
+ * the median is the figure a run of seconds can be held to. Taking the
+ * distances one after another instead let one distance's passes all fall
+ * in such a spell (medians of 48-54 GB/s there, while reads through the
+ * thread pool just before and after ran at 31). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -154,25 +158,27 @@ int main(int argc, char **argv) {
     /* software prefetch distances tried; the bound is the best of them */
     static const struct { size_t ahead; int nta; } aheads[] = {{0, 0},    {2048, 0}, {4096, 0}, {8192, 0},
                                                               {16384, 0}, {2048, 1}, {4096, 1}, {8192, 1}};
+    enum { N_AHEAD = sizeof aheads / sizeof *aheads };
     double bound = 0, sustained = 0, sink = 0;
-    double *gb = malloc((size_t)reps * sizeof *gb);
+    double *gb = malloc((size_t)reps * N_AHEAD * sizeof *gb); /* gb[a * reps + r]: pass r of distance a, GB/s */
     if (!gb) return 1;
-    for (size_t a = 0; a < sizeof aheads / sizeof *aheads; a++) {
-        double best = 0;
-        for (int r = 0; r < reps; r++) {
+    /* round by round through the distances, so that a slow or fast spell
+     * of a shared host falls on all of them alike */
+    for (int r = 0; r < reps; r++)
+        for (size_t a = 0; a < N_AHEAD; a++) {
             double t0 = now_s();
             for (int i = 0; i < threads; i++) {
                 sl[i] = (slice){buf + (size_t)i * per, per, aheads[a].ahead, aheads[a].nta, 0};
                 if (pthread_create(&tid[i], NULL, reader, &sl[i])) return 1;
             }
             for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
-            double gbs = (double)(per * (size_t)threads) / (now_s() - t0) / 1e9;
-            best = gbs > best ? gbs : best;
-            gb[r] = gbs;
+            gb[a * (size_t)reps + (size_t)r] = (double)(per * (size_t)threads) / (now_s() - t0) / 1e9;
             for (int i = 0; i < threads; i++) sink += sl[i].sink;
         }
-        qsort(gb, (size_t)reps, sizeof *gb, cmp_double);
-        double median = reps % 2 ? gb[reps / 2] : 0.5 * (gb[reps / 2 - 1] + gb[reps / 2]);
+    for (size_t a = 0; a < N_AHEAD; a++) {
+        double *g = gb + a * (size_t)reps;
+        qsort(g, (size_t)reps, sizeof *g, cmp_double);
+        double best = g[reps - 1], median = reps % 2 ? g[reps / 2] : 0.5 * (g[reps / 2 - 1] + g[reps / 2]);
         printf("threads %d  buffer %zu MiB  prefetch %5zu B ahead%s  read bandwidth %.2f GB/s (best of %d), median %.2f%s\n",
                threads, mib, aheads[a].ahead, aheads[a].nta ? " (nta)" : "      ", best, reps, median, sink == 1.5 ? " " : "");
         bound = best > bound ? best : bound;
