@@ -13,17 +13,13 @@
 # Prints one markdown row per model, thread count and test with both speeds
 # and their ratio. Runs the two engines alternately, test by test. For the
 # generation tests it also prints each engine's share of the memory-bandwidth
-# bound: model bytes x tokens/s over the read bandwidth build/membw measures
-# at the same thread count just before and just after that engine's own run
-# (readings before llama.cpp, between the two and after airlock; each
-# engine gets the higher of the two around it, so a share is not flattered
-# by a slow moment, and a reading half a minute away from a run, while the
-# other engine ran, does not stand in for the bandwidth during it). The
-# bound is membw's sustained figure (the highest median of its passes: a
-# run of seconds is held to what the memory gave for seconds); the last
-# column holds airlock against membw's best single pass as well, the
-# stricter figure on a shared host whose passes jump when a neighbour
-# falls idle.
+# bound, model bytes x tokens/s over the read bandwidth. airlock's comes
+# from build/decode_bound, which reads a buffer of the model's size after
+# every generated token, on the same threads, so the generation and the
+# reading it is held to share the same seconds of a shared host (median
+# token against median read pass). llama.cpp's, for comparison only, is
+# held to build/membw's sustained reading (the highest median of its
+# passes) just before and just after its run, the higher of the two.
 # MODELS="qwen2.5-0.5b-Q4_0 ..." limits the run to some of the files.
 set -euo pipefail
 dir="${1:?model directory}"
@@ -31,37 +27,35 @@ reps="${2:-3}"
 bench="${LLAMA_BENCH:?set LLAMA_BENCH to the llama-bench binary of llama.cpp}"
 airlock="$(dirname "$0")/../build/airlock"
 membw="$(dirname "$0")/../build/membw"
-# read bandwidth in bytes/s at $1 threads: "sustained,best-single-pass"
-bandwidth() { "$membw" -t "$1" | awk '/best of all/ { b = $(NF-4) * 1e9 } /sustained/ { s = $(NF-4) * 1e9 } END { print s "," b }'; }
-echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp | GB/s sustained (around llama.cpp / airlock) | llama.cpp % of bound | airlock % of bound | airlock % of best single pass |"
-echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+bound="$(dirname "$0")/../build/decode_bound"
+# sustained read bandwidth in bytes/s at $1 threads
+bandwidth() { "$membw" -t "$1" | awk '/sustained/ { print $(NF-4) * 1e9 }'; }
+echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp | GB/s around llama.cpp | llama.cpp % of bound | airlock t/s beside the reads (median token) | GB/s read beside airlock | airlock % of bound |"
+echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for m in ${MODELS:-llama-3.2-1b-Q4_0 llama-3.2-1b-Q8_0 llama-3.2-1b-Q4_K_M qwen2.5-0.5b-Q4_0 qwen2.5-0.5b-Q8_0 qwen2.5-0.5b-Q4_K_M}; do
   f="$dir/$m.gguf"
   for t in 1 2; do
     for test in "-p 512 -n 0" "-p 0 -n 128"; do
       name=$([ "$test" = "-p 512 -n 0" ] && echo pp512 || echo tg128)
-      bw0=0,0 bw1=0,0 bw2=0,0
+      bw0=0 bw1=0 share="0 0 0"
       [ "$name" = tg128 ] && bw0=$(bandwidth "$t")
       # shellcheck disable=SC2086
       ref=$("$bench" -m "$f" $test -t "$t" -r "$reps" -o json 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"])')
       [ "$name" = tg128 ] && bw1=$(bandwidth "$t")
       # shellcheck disable=SC2086
       mine=$("$airlock" bench -m "$f" $test -t "$t" -r "$reps" --json | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"], r["size_bytes"])')
-      [ "$name" = tg128 ] && bw2=$(bandwidth "$t")
-      python3 - "$m" "$t" "$name" $ref $mine "$bw0" "$bw1" "$bw2" <<'PY'
+      [ "$name" = tg128 ] && share=$("$bound" -m "$f" -t "$t" -n 128 -r "$reps" --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["median_token_tokens_per_s"], r["read_gb_per_s"], r["share"])')
+      python3 - "$m" "$t" "$name" $ref $mine "$bw0" "$bw1" $share <<'PY'
 import sys
 m, t, name = sys.argv[1:4]
-a, b, c, d, size = map(float, sys.argv[4:9])
-bw0, bw1, bw2 = ([float(v) for v in x.split(",")] for x in sys.argv[9:12])  # (sustained, best pass)
+a, b, c, d, size, bw0, bw1, med_tps, read_gbs, share = map(float, sys.argv[4:14])
 row = "| %s | %s | %s | %.2f ± %.2f | %.2f ± %.2f | %.2fx |" % (m, t, name, a, b, c, d, c / a)
 if name.startswith("tg"):
-    ref_bw, mine_bw = max(bw0[0], bw1[0]), max(bw1[0], bw2[0])
-    mine_best = max(bw1[1], bw2[1])
+    ref_bw = max(bw0, bw1)
     # tokens/s if every weight byte is read once per token at full bandwidth
-    row += " %.1f / %.1f | %.0f%% | %.0f%% | %.0f%% |" % (ref_bw / 1e9, mine_bw / 1e9, 100 * a * size / ref_bw,
-                                                    100 * c * size / mine_bw, 100 * c * size / mine_best)
+    row += " %.1f | %.0f%% | %.2f | %.1f | %.0f%% |" % (ref_bw / 1e9, 100 * a * size / ref_bw, med_tps, read_gbs, 100 * share)
 else:
-    row += " | | | |"
+    row += " | | | | |"
 print(row)
 PY
     done
