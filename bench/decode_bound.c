@@ -7,7 +7,9 @@
  * `airlock bench -n` does, ROUNDS times (after one warm-up round), and
  * after every token reads a buffer of the model's size (at least -s MiB,
  * default 256, so that it is larger than the caches) once on the same
- * thread pool, each thread its own contiguous slice, with the prefetch
+ * thread pool (in READ_SLICES slices of a few MB that the threads take in
+ * turn, so a thread slow to wake reads less rather than leaving its share
+ * unread until it does), with the prefetch
  * distances of bench/membw in turn, one distance per token. So the
  * generation and the reading it is held to share every slow and fast
  * spell of a shared host, which readings taken before and after a run
@@ -41,12 +43,13 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* One read pass: item i of n_slices sums slice i of the buffer. */
+/* One read pass: item i sums slice i of READ_SLICES. */
+#define READ_SLICES 64
 typedef struct read_job {
     const uint8_t *buf;
     size_t per; /* bytes per slice, a multiple of 256 */
     readbw_ahead how;
-    double sink[256];
+    double sink[READ_SLICES];
 } read_job;
 
 static void read_task(void *arg, int64_t i) {
@@ -99,7 +102,7 @@ int main(int argc, char **argv) {
     }
     madvise(buf, bytes, MADV_HUGEPAGE); /* as the model's weights (models/llm.c) */
     memset(buf, 1, bytes);              /* fault every page in before timing */
-    read_job rj = {.buf = buf, .per = bytes / (size_t)threads / 256 * 256};
+    read_job rj = {.buf = buf, .per = bytes / READ_SLICES / 256 * 256};
     int n_filled[READBW_N_AHEAD] = {0};
     for (int r = -1; r < rounds; r++) { /* round -1 warms up */
         llm_ctx_reset(ctx);
@@ -118,8 +121,8 @@ int main(int argc, char **argv) {
             const int a = i % READBW_N_AHEAD;
             rj.how = readbw_aheads[a];
             t0 = now_s();
-            ops_parallel_for(read_task, &rj, threads);
-            double g = (double)(rj.per * (size_t)threads) / (now_s() - t0) / 1e9;
+            ops_parallel_for(read_task, &rj, READ_SLICES);
+            double g = (double)(rj.per * READ_SLICES) / (now_s() - t0) / 1e9;
             if (r >= 0 && i < per_round * READBW_N_AHEAD) gb[(size_t)a * (size_t)per_distance + (size_t)n_filled[a]++] = g;
         }
         if (r >= 0) tps[r] = n_gen / gen;
@@ -132,7 +135,7 @@ int main(int argc, char **argv) {
         if (med > bw) bw = med, best_a = a;
     }
     double bound = bw * 1e9 / (double)m->weight_bytes, sink = 0, med_tps = 1.0 / readbw_median(tok_s, (size_t)n_tok);
-    for (int i = 0; i < threads; i++) sink += rj.sink[i];
+    for (int i = 0; i < READ_SLICES; i++) sink += rj.sink[i];
     if (json)
         printf("{\"threads\": %d, \"n_gen\": %d, \"rounds\": %d, \"weight_bytes\": %llu, \"tokens_per_s\": %.3f, "
                "\"median_token_tokens_per_s\": %.3f, \"read_gb_per_s\": %.3f, \"bound_tokens_per_s\": %.3f, \"share\": %.4f}\n",
