@@ -96,8 +96,12 @@ int main(int argc, char **argv) {
     double *tps = malloc(sizeof(double) * (size_t)rounds);
     double *tok_s = malloc(sizeof(double) * (size_t)rounds * (size_t)n_gen); /* seconds of each timed token */
     int n_tok = 0;
-    if (!ctx || !gb || !tps || !tok_s || posix_memalign((void **)&buf, (size_t)2 << 20, bytes) || ops_set_threads(threads)) {
+    if (!ctx || !gb || !tps || !tok_s || posix_memalign((void **)&buf, (size_t)2 << 20, bytes)) {
         fprintf(stderr, "decode_bound: %s\n", ctx ? "out of memory" : err.msg);
+        return 1;
+    }
+    if (ops_set_threads(threads)) {
+        fprintf(stderr, "decode_bound: cannot start %d threads\n", threads);
         return 1;
     }
     madvise(buf, bytes, MADV_HUGEPAGE); /* as the model's weights (models/llm.c) */
@@ -116,8 +120,9 @@ int main(int argc, char **argv) {
                 return 1;
             }
             t = op_argmax(lg, m->hp.n_vocab); /* greedy, as airlock bench picks */
-            gen += now_s() - t0;
-            if (r >= 0) tok_s[n_tok++] = now_s() - t0;
+            const double dt = now_s() - t0;
+            gen += dt;
+            if (r >= 0) tok_s[n_tok++] = dt;
             const int a = i % READBW_N_AHEAD;
             rj.how = readbw_aheads[a];
             t0 = now_s();

@@ -79,14 +79,13 @@ int main(int argc, char **argv) {
     pthread_t tid[256];
     slice sl[256];
     size_t per = n / (size_t)threads / 256 * 256;
-    enum { N_AHEAD = READBW_N_AHEAD };
     double bound = 0, sustained = 0, sink = 0;
-    double *gb = malloc((size_t)reps * N_AHEAD * sizeof *gb); /* gb[a * reps + r]: pass r of distance a, GB/s */
+    double *gb = malloc((size_t)reps * READBW_N_AHEAD * sizeof *gb); /* gb[a * reps + r]: pass r of distance a, GB/s */
     if (!gb) return 1;
     /* round by round through the distances, so that a slow or fast spell
      * of a shared host falls on all of them alike */
     for (int r = 0; r < reps; r++)
-        for (size_t a = 0; a < N_AHEAD; a++) {
+        for (size_t a = 0; a < READBW_N_AHEAD; a++) {
             double t0 = now_s();
             for (int i = 0; i < threads; i++) {
                 sl[i] = (slice){buf + (size_t)i * per, per, readbw_aheads[a].ahead, readbw_aheads[a].nta, 0};
@@ -96,7 +95,7 @@ int main(int argc, char **argv) {
             gb[a * (size_t)reps + (size_t)r] = (double)(per * (size_t)threads) / (now_s() - t0) / 1e9;
             for (int i = 0; i < threads; i++) sink += sl[i].sink;
         }
-    for (size_t a = 0; a < N_AHEAD; a++) {
+    for (size_t a = 0; a < READBW_N_AHEAD; a++) {
         double *g = gb + a * (size_t)reps;
         double median = readbw_median(g, (size_t)reps), best = g[reps - 1]; /* g is sorted now */
         printf("threads %d  buffer %zu MiB  prefetch %5zu B ahead%s  read bandwidth %.2f GB/s (best of %d), median %.2f%s\n",
