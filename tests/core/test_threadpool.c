@@ -54,34 +54,50 @@ static void test_small_runs_and_tag_wrap(void **state) {
     }
 }
 
-/* Records which thread ran item i; the calling thread (index 0) sleeps on
- * each of its items. */
+/* Records which thread ran item i. The calling thread (index 0), on its
+ * second item, waits until the others have run every item but its two:
+ * the worker must finish its own range and then take all the rest of the
+ * caller's from the top down. No timing is assumed, only that a started
+ * worker runs (a minute's wait fails the test rather than hanging). */
+typedef struct who_run {
+    int who[64];
+    int n;
+    int others_done; /* atomic: items run by threads other than 0 */
+    int timed_out;
+} who_run;
+
 static void mark_who(void *arg, int64_t i) {
+    who_run *r = arg;
     int who = threadpool_thread_index();
-    ((int *)arg)[i] = who + 1;
-    if (who == 0) nanosleep(&(struct timespec){0, 2000000}, NULL);
+    r->who[i] = who + 1;
+    if (who != 0) {
+        __atomic_fetch_add(&r->others_done, 1, __ATOMIC_RELEASE);
+        return;
+    }
+    if (i != 1) return;
+    for (int ms = 0; __atomic_load_n(&r->others_done, __ATOMIC_ACQUIRE) < r->n - 2; ms++) {
+        if (ms == 60000) {
+            r->timed_out = 1;
+            return;
+        }
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    }
 }
 
 static void test_ranges_steal(void **state) {
     (void)state;
     enum { N = 64 };
-    int who[N];
+    who_run r = {.n = N};
     threadpool *p = threadpool_init(2);
     assert_non_null(p);
-    memset(who, 0, sizeof who);
-    threadpool_run_ranges(p, mark_who, who, N);
-    /* thread 0 owns [0, 32) and starts at 0; thread 1 owns [32, 64), finishes
-     * it long before, then takes thread 0's items from the top down */
-    assert_int_equal(who[0], 1);
-    for (int i = N / 2; i < N; i++) assert_int_equal(who[i], 2);
-    assert_int_equal(who[N / 2 - 1], 2);
-    int stolen = 0;
-    for (int i = 0; i < N / 2; i++) {
-        assert_true(who[i] == 1 || who[i] == 2);
-        stolen += who[i] == 2;
-        if (i > 0 && who[i - 1] == 2) assert_int_equal(who[i], 2); /* a stolen item's successors are stolen */
-    }
-    assert_true(stolen > 0);
+    threadpool_run_ranges(p, mark_who, &r, N);
+    assert_false(r.timed_out);
+    /* thread 0 owns [0, 32) and runs 0 and 1; thread 1 owns [32, 64), runs
+     * it, then takes thread 0's items 31 down to 2 */
+    assert_int_equal(r.who[0], 1);
+    assert_int_equal(r.who[1], 1);
+    for (int i = 2; i < N; i++)
+        if (r.who[i] != 2) fail_msg("item %d ran on thread %d, expected the worker", i, r.who[i] - 1);
     threadpool_free(p);
 }
 
