@@ -1,9 +1,11 @@
 /* sampler.c - time of one sampler_sample call over a vocabulary of
  * Qwen's size (151936), for the sampling settings people use: the CLI's
- * defaults, the server's (OpenAI semantics: temperature only), top-p alone
- * and min-p alone. The logits are seeded pseudo-random values spread
- * evenly over [-8, 8) (flatter than a real model's, so top-p keeps many
- * tokens: a hard case).
+ * defaults, the server's (OpenAI semantics: temperature only), top-p alone,
+ * min-p alone, and greedy picking (temperature 0: op_argmax). The logits
+ * are seeded pseudo-random values spread evenly over [-8, 8) (flatter than
+ * a real model's, so top-p keeps many tokens: a hard case).
+ *
+ * AIRLOCK_CPU=scalar|avx2|avx512 picks the kernels' level (kernels/cpu.h).
  *
  * usage: sampler [-n VOCAB] [-R CALLS] */
 #include <stdint.h>
@@ -47,7 +49,8 @@ int main(int argc, char **argv) {
     } cases[] = {{"CLI defaults (T 0.8, top-k 40, top-p 0.95, min-p 0.05)", 0.8f, 0.95f, 0.05f, 40},
                  {"server defaults (T 1, no truncation)", 1.0f, 1.0f, 0.0f, 0},
                  {"T 1, top-p 0.9", 1.0f, 0.9f, 0.0f, 0},
-                 {"T 0.7, min-p 0.05", 0.7f, 1.0f, 0.05f, 0}};
+                 {"T 0.7, min-p 0.05", 0.7f, 1.0f, 0.05f, 0},
+                 {"greedy (T 0)", 0.0f, 1.0f, 0.0f, 0}};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         sampler_params p = sampler_default_params();
         p.temperature = cases[k].temperature;

@@ -162,6 +162,10 @@ void op_rmsnorm(float *out, const float *x, const float *g, int n, float eps) {
         op_rmsnorm_avx512(out, x, g, n, eps);
         return;
     }
+    if (cpu_level_get() == CPU_LEVEL_AVX2) {
+        op_rmsnorm_avx2(out, x, g, n, eps);
+        return;
+    }
     float ss = 0.0f;
     for (int i = 0; i < n; i++) ss += x[i] * x[i];
     float scale = 1.0f / sqrtf(ss / (float)n + eps);
@@ -171,6 +175,7 @@ void op_rmsnorm(float *out, const float *x, const float *g, int n, float eps) {
 int op_argmax(const float *x, int n) {
     assert(n >= 1);
     if (cpu_level_get() >= CPU_LEVEL_AVX512) return op_argmax_avx512(x, n);
+    if (cpu_level_get() == CPU_LEVEL_AVX2) return op_argmax_avx2(x, n);
     float m = -INFINITY; /* x[i] > m is false for a NaN */
     for (int i = 0; i < n; i++) m = x[i] > m ? x[i] : m;
     for (int i = 0; i < n; i++)
@@ -180,6 +185,7 @@ int op_argmax(const float *x, int n) {
 
 double op_exp_weights(float *x, int n, float mx, float inv_t) {
     if (cpu_level_get() >= CPU_LEVEL_AVX512) return op_exp_weights_avx512(x, n, mx, inv_t);
+    if (cpu_level_get() == CPU_LEVEL_AVX2) return op_exp_weights_avx2(x, n, mx, inv_t);
     double sum = 0.0;
     for (int i = 0; i < n; i++) {
         x[i] = x[i] == mx ? 1.0f : expf((x[i] - mx) * inv_t);
@@ -210,6 +216,10 @@ void op_softmax(float *x, int n) {
 void op_swiglu(float *out, const float *gate, const float *up, int n) {
     if (cpu_level_get() >= CPU_LEVEL_AVX512) {
         op_swiglu_avx512(out, gate, up, n);
+        return;
+    }
+    if (cpu_level_get() == CPU_LEVEL_AVX2) {
+        op_swiglu_avx2(out, gate, up, n);
         return;
     }
     for (int i = 0; i < n; i++) out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];

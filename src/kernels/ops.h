@@ -54,20 +54,23 @@ void op_get_row(const weight *w, int64_t r, float *out);
 /* out = x / rms(x) * g (elementwise), n elements; out may alias x. */
 void op_rmsnorm(float *out, const float *x, const float *g, int n, float eps);
 void op_rmsnorm_avx512(float *out, const float *x, const float *g, int n, float eps);
+void op_rmsnorm_avx2(float *out, const float *x, const float *g, int n, float eps);
 
 /* The index of the largest of x[0..n), n >= 1: the first one when several
  * hold it; NaNs are never chosen (0 when all are NaN). Greedy picking of a
  * token from the logits. */
 int op_argmax(const float *x, int n);
 int op_argmax_avx512(const float *x, int n);
+int op_argmax_avx2(const float *x, int n);
 
 /* Sampling weights: x[i] = e^((x[i] - mx) * inv_t), exactly 1 where x[i]
  * == mx (mx may be +inf) and exactly 0 where x[i] is -inf; mx >= every
- * x[i]. Returns their sum, accumulated in double. On AVX-512 through
- * exp512 (within 2 ulp of expf; arguments below -87 give e^-87 there
- * rather than 0). */
+ * x[i]. Returns their sum, accumulated in double. On AVX-512 and AVX2
+ * through exp512 / its 8-lane twin (within 2 ulp of expf; arguments below
+ * -87 give e^-87 there rather than 0). */
 double op_exp_weights(float *x, int n, float mx, float inv_t);
 double op_exp_weights_avx512(float *x, int n, float mx, float inv_t);
+double op_exp_weights_avx2(float *x, int n, float mx, float inv_t);
 
 /* dst[i] = x[i] as IEEE half, i < n: fp32_to_fp16 (kernels/fp16.h) of each
  * element, bit for bit. The KV cache's stores. */
@@ -77,10 +80,12 @@ void op_f32_to_f16_avx512(uint16_t *dst, const float *x, int n);
 /* In-place softmax of x[0..n). */
 void op_softmax(float *x, int n);
 
-/* out[i] = silu(gate[i]) * up[i] (on AVX-512 machines op_swiglu_avx512,
- * whose e^x is within 2 ulp of expf's). out may be gate or up. */
+/* out[i] = silu(gate[i]) * up[i] (on AVX-512 and AVX2 machines
+ * op_swiglu_avx512 / op_swiglu_avx2, whose e^x is within 2 ulp of
+ * expf's). out may be gate or up. */
 void op_swiglu(float *out, const float *gate, const float *up, int n);
 void op_swiglu_avx512(float *out, const float *gate, const float *up, int n);
+void op_swiglu_avx2(float *out, const float *gate, const float *up, int n);
 
 /* Rotary position embedding, in three steps: theta[rot_dim/2] the per-pair
  * angle per position (once per model; freq_factors, rot_dim/2 entries or

@@ -87,25 +87,32 @@ static void test_fused_parts(void **state) {
     free(x);
 }
 
-/* op_swiglu (the AVX-512 version on such machines, with its own e^x)
+/* op_swiglu at every SIMD level (AVX-512 and AVX2 with their own e^x)
  * against double precision over gates in [-40, 40] and a length that
  * leaves a partial vector, in place as llm.c calls it. */
 static void test_swiglu(void **state) {
     (void)state;
     enum { N = 1000 + 37 };
-    float *g = malloc(sizeof(float) * N), *u = malloc(sizeof(float) * N);
+    float *g = malloc(sizeof(float) * N), *g0 = malloc(sizeof(float) * N), *u = malloc(sizeof(float) * N);
     double *want = malloc(sizeof(double) * N);
-    assert_true(g && u && want);
+    assert_true(g && g0 && u && want);
     for (int i = 0; i < N; i++) {
-        g[i] = 40.0f * frand();
+        g0[i] = 40.0f * frand();
         u[i] = frand();
-        want[i] = (double)g[i] / (1.0 + exp(-(double)g[i])) * u[i];
+        want[i] = (double)g0[i] / (1.0 + exp(-(double)g0[i])) * u[i];
     }
-    op_swiglu(g, g, u, N);
-    for (int i = 0; i < N; i++)
-        if (fabs(g[i] - want[i]) > 2e-6 * fabs(want[i]) + 1e-30)
-            fail_msg("swiglu[%d] = %.9g, expected %.9g", i, g[i], want[i]);
+    cpu_level saved = cpu_level_get();
+    for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
+        cpu_level_set((cpu_level)lvl);
+        memcpy(g, g0, sizeof(float) * N);
+        op_swiglu(g, g, u, N);
+        for (int i = 0; i < N; i++)
+            if (fabs(g[i] - want[i]) > 2e-6 * fabs(want[i]) + 1e-30)
+                fail_msg("level %s: swiglu[%d] = %.9g, expected %.9g", cpu_level_name((cpu_level)lvl), i, g[i], want[i]);
+    }
+    cpu_level_set(saved);
     free(g);
+    free(g0);
     free(u);
     free(want);
 }
@@ -125,7 +132,7 @@ static void test_argmax(void **state) {
     enum { MAXN = 151936 };
     float *x = malloc(sizeof(float) * MAXN);
     assert_non_null(x);
-    const int lens[] = {1, 2, 15, 16, 17, 63, 64, 65, 100, 1037, MAXN};
+    const int lens[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 1037, MAXN};
     cpu_level saved = cpu_level_get();
     for (int lvl = CPU_LEVEL_SCALAR; lvl <= (int)cpu_level_max(); lvl++) {
         cpu_level_set((cpu_level)lvl);
