@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "kernels/exp512.h"
+#include "kernels/mask512.h"
 
 #define AI static inline __attribute__((always_inline))
 #define KEYS 16        /* keys per step: one score per lane */
@@ -44,7 +45,7 @@ AI void chunk_scores(const float *q, int nh, const uint16_t *k, int nt, float sc
                 if (t < n16) kk = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(k + (size_t)(t0 + t) * 16 * NV + 16 * j)));
                 _mm512_storeu_ps(kf[t] + 16 * j, kk);
             }
-        const __mmask16 live = (__mmask16)((1u << n16) - 1);
+        const __mmask16 live = tail16(nt, t0);
         for (int h = 0; h < nh; h++) {
             const float *qh = q + (size_t)h * 16 * NV;
             __m512 p[KEYS];
@@ -69,7 +70,7 @@ AI float chunk_softmax(float *s, int nt, float *mx, float *sum) {
     const __m512 mv = _mm512_set1_ps(mnew);
     __m512 acc = _mm512_setzero_ps();
     for (int t = 0; t < nt; t += KEYS) {
-        const __mmask16 live = nt - t >= KEYS ? (__mmask16)0xFFFF : (__mmask16)((1u << (nt - t)) - 1);
+        const __mmask16 live = tail16(nt, t);
         __m512 e = _mm512_maskz_mov_ps(live, exp512(_mm512_sub_ps(_mm512_loadu_ps(s + t), mv)));
         _mm512_storeu_ps(s + t, e);
         acc = _mm512_add_ps(acc, e);

@@ -5,10 +5,8 @@
 #include <math.h>
 
 #include "kernels/exp512.h"
+#include "kernels/mask512.h"
 #include "kernels/ops.h"
-
-/* The mask of the first n - i (at most 16) lanes. */
-static inline __mmask16 tail16(int n, int i) { return n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1); }
 
 /* out[i] = gate[i] / (1 + e^-gate[i]) * up[i], 16 at a time (the tail
  * through a mask), with exp512 in place of expf. */
