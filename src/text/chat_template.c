@@ -2,17 +2,18 @@
 #include "text/chat_template.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/strbuf.h"
 
-static const char *const k_names[] = {"unknown", "llama2", "llama3", "chatml", "mistral", "phi3", "gemma", "deepseek", "deepseek3"};
+static const char *const k_names[] = {"unknown", "llama2", "llama3", "chatml", "mistral", "phi3", "gemma", "deepseek", "deepseek3", "llama3.1"};
 
 const char *chat_format_name(chat_format f) { return (unsigned)f < sizeof k_names / sizeof *k_names ? k_names[f] : "?"; }
 
-const char *chat_format_names(void) { return "llama2, llama3, chatml, mistral, phi3, gemma, deepseek, deepseek3"; }
+const char *chat_format_names(void) { return "llama2, llama3, llama3.1, chatml, mistral, phi3, gemma, deepseek, deepseek3"; }
 
 chat_format chat_format_from_name(const char *name) {
     for (size_t i = 1; i < sizeof k_names / sizeof *k_names; i++)
@@ -22,7 +23,8 @@ chat_format chat_format_from_name(const char *name) {
 
 chat_format chat_format_detect(const char *j) {
     if (!j) return CHAT_UNKNOWN;
-    if (strstr(j, "<|start_header_id|>") && strstr(j, "<|eot_id|>")) return CHAT_LLAMA3;
+    if (strstr(j, "<|start_header_id|>") && strstr(j, "<|eot_id|>"))
+        return strstr(j, "Cutting Knowledge Date: ") ? CHAT_LLAMA31 : CHAT_LLAMA3;
     if (strstr(j, "<|im_start|>")) return CHAT_CHATML;
     if (strstr(j, "<start_of_turn>")) return CHAT_GEMMA;
     if (strstr(j, "<|user|>") && strstr(j, "<|end|>")) return CHAT_PHI3;
@@ -67,6 +69,41 @@ static char *find_default_system(const char *j) {
     return NULL;
 }
 
+/* The text in j after the first `after`, up to (not including) the first
+ * of the bytes in `stops` or a Jinja "\n" escape, copied into out (cap
+ * bytes). Returns 0, or -1 when `after` is absent or the text is empty or
+ * too long. */
+static int copy_literal_after(const char *j, const char *after, const char *stops, char *out, size_t cap) {
+    const char *p = j ? strstr(j, after) : NULL;
+    if (!p) return -1;
+    p += strlen(after);
+    size_t n = 0;
+    while (p[n] && !strchr(stops, p[n]) && !(p[n] == '\\' && p[n + 1] == 'n')) n++;
+    if (n == 0 || n >= cap) return -1;
+    memcpy(out, p, n);
+    out[n] = 0;
+    return 0;
+}
+
+/* The lines a Llama 3.1-style template opens its system turn with: the
+ * knowledge cut-off as the template writes it, and the date: today's
+ * (local time, "26 Jul 2024" style) when the template asks for it with
+ * strftime_now (3.2, 3.3, and as transformers renders them) or when there
+ * is no template text, else the template's own literal (3.1). NULL when out
+ * of memory. */
+static char *llama31_system_header(const char *j) {
+    char cutoff[64] = "December 2023", date[64] = "";
+    copy_literal_after(j, "Cutting Knowledge Date: ", "\"'\n", cutoff, sizeof cutoff);
+    if (!j || strstr(j, "strftime_now") || copy_literal_after(j, "date_string = \"", "\"\n", date, sizeof date)) {
+        time_t now = time(NULL);
+        struct tm tm;
+        if (!localtime_r(&now, &tm) || strftime(date, sizeof date, "%d %b %Y", &tm) == 0) snprintf(date, sizeof date, "26 Jul 2024");
+    }
+    strbuf b = {0};
+    strbuf_printf(&b, "Cutting Knowledge Date: %s\nToday Date: %s\n\n", cutoff, date);
+    return b.s;
+}
+
 int chat_template_init(chat_template *t, const char *jinja, const char *force_name, const char *bos, const char *eos, al_err *err) {
     memset(t, 0, sizeof *t);
     if (force_name) {
@@ -83,6 +120,10 @@ int chat_template_init(chat_template *t, const char *jinja, const char *force_na
                                    "--chat-template (%s)", chat_format_names());
     }
     if (jinja && t->format == CHAT_CHATML) t->default_system = find_default_system(jinja);
+    if (t->format == CHAT_LLAMA31 && !(t->system_header = llama31_system_header(jinja))) {
+        chat_template_free(t);
+        return al_err_set(err, "out of memory");
+    }
     t->bos = strdup(bos ? bos : "");
     t->eos = strdup(eos ? eos : "");
     if (!t->bos || !t->eos) {
@@ -94,6 +135,7 @@ int chat_template_init(chat_template *t, const char *jinja, const char *force_na
 
 void chat_template_free(chat_template *t) {
     free(t->default_system);
+    free(t->system_header);
     free(t->bos);
     free(t->eos);
     memset(t, 0, sizeof *t);
@@ -138,6 +180,18 @@ char *chat_template_apply(const chat_template *t, const chat_message *msgs, size
     case CHAT_LLAMA3:
         for (size_t i = 0; i < n; i++) {
             if (i == 0) strbuf_puts(&b, t->bos);
+            strbuf_printf(&b, "<|start_header_id|>%s<|end_header_id|>\n\n", msgs[i].role);
+            put_trim(&b, msgs[i].content);
+            strbuf_puts(&b, "<|eot_id|>");
+        }
+        if (add_assistant) strbuf_puts(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        break;
+    case CHAT_LLAMA31: /* a system turn always; every message trimmed */
+        strbuf_puts(&b, t->bos);
+        strbuf_printf(&b, "<|start_header_id|>system<|end_header_id|>\n\n%s", t->system_header ? t->system_header : "");
+        put_trim(&b, system ? system : "");
+        strbuf_puts(&b, "<|eot_id|>");
+        for (size_t i = first; i < n; i++) {
             strbuf_printf(&b, "<|start_header_id|>%s<|end_header_id|>\n\n", msgs[i].role);
             put_trim(&b, msgs[i].content);
             strbuf_puts(&b, "<|eot_id|>");

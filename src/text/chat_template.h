@@ -5,9 +5,10 @@
  * recognises the template family from its text and renders the family's
  * format in C, reproducing what the Jinja template produces (tests render
  * the real templates with Jinja2 and compare). Families: llama2, llama3,
- * chatml (Qwen, SmolLM, ...; including a default system prompt the template
- * inserts), mistral, phi3, gemma, deepseek (DeepSeek LLM chat), deepseek3
- * (DeepSeek V2/V3/R1). */
+ * llama3.1 (Llama 3.1, 3.2 and 3.3 instruct: a system turn always, opening
+ * with the knowledge cut-off and today's date), chatml (Qwen, SmolLM, ...;
+ * including a default system prompt the template inserts), mistral, phi3,
+ * gemma, deepseek (DeepSeek LLM chat), deepseek3 (DeepSeek V2/V3/R1). */
 #ifndef AIRLOCK_TEXT_CHAT_TEMPLATE_H
 #define AIRLOCK_TEXT_CHAT_TEMPLATE_H
 
@@ -26,6 +27,7 @@ typedef enum chat_format {
     CHAT_GEMMA,
     CHAT_DEEPSEEK,
     CHAT_DEEPSEEK3,
+    CHAT_LLAMA31,
 } chat_format;
 
 typedef struct chat_message {
@@ -36,6 +38,7 @@ typedef struct chat_message {
 typedef struct chat_template {
     chat_format format;
     char *default_system; /* system prompt the template adds when none is given, or NULL */
+    char *system_header;  /* llama3.1: the lines that open the system turn ("Cutting Knowledge Date: ...\nToday Date: ...\n\n") */
     char *bos, *eos;      /* the model's BOS/EOS text as the template writes them */
 } chat_template;
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "test_util.h"
 #include "text/chat_template.h"
@@ -115,6 +116,79 @@ static void test_against_jinja(void **state) {
     assert_true(compared >= 50);
 }
 
+/* Llama 3.1, 3.2 and 3.3 instruct (llama3.1): the conversations above as
+ * Jinja2 renders the templates those models ship (render_chat.py, whose
+ * environment has no strftime_now, so all three fall back to the
+ * template's literal date). The three render these conversations alike.
+ * The template texts are not kept here; `k_llama31_markers` carries the
+ * parts that recognition and the literals come from. */
+static const char *const k_llama31_want[] = {
+    /* one user turn, add_generation_prompt=0 */
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|>",
+    /* one user turn, add_generation_prompt=1 */
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    /* system + three turns, add_generation_prompt=0 */
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nYou are terse.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHey.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|>",
+    /* system + three turns, add_generation_prompt=1 */
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nYou are terse.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHey.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    /* two exchanges, add_generation_prompt=0 */
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello there<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nGoodbye!<|eot_id|>",
+    /* two exchanges, add_generation_prompt=1 */
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello there<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nGoodbye!<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    /* multi-line, add_generation_prompt=0 */
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe kind<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nline one\nline two<|eot_id|>",
+    /* multi-line, add_generation_prompt=1 */
+    "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe kind<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nline one\nline two<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+};
+
+/* What airlock reads from such a template: the header tokens, the cut-off
+ * line and the literal date (3.1), or a call of strftime_now (3.2, 3.3),
+ * written as Jinja writes them (escaped newlines inside string literals). */
+static const char k_llama31_markers[] = "{%- set date_string = \"26 Jul 2024\" %}\n"
+                                        "{{- \"<|start_header_id|>system<|end_header_id|>\\n\\n\" }}\n"
+                                        "{{- \"Cutting Knowledge Date: December 2023\\n\" }}\n"
+                                        "{{- \"Today Date: \" + date_string + \"\\n\\n\" }}{{- \"<|eot_id|>\" }}\n";
+
+/* Today's date as the templates' strftime_now("%d %b %Y") writes it. */
+static void today(char *out, size_t cap) {
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    strftime(out, cap, "%d %b %Y", &tm);
+}
+
+static void test_llama31(void **state) {
+    (void)state;
+    chat_template t;
+    al_err err;
+    assert_int_equal(chat_format_detect(k_llama31_markers), CHAT_LLAMA31);
+    assert_int_equal(chat_template_init(&t, k_llama31_markers, NULL, "<|begin_of_text|>", "<|eot_id|>", &err), 0);
+    for (size_t ci = 0; ci < sizeof k_convos / sizeof *k_convos; ci++)
+        for (int gen = 0; gen <= 1; gen++) {
+            char *got = chat_template_apply(&t, k_convos[ci].msgs, k_convos[ci].n, gen, &err);
+            assert_non_null(got);
+            const char *want = k_llama31_want[2 * ci + (size_t)gen];
+            if (strcmp(got, want) != 0) fail_msg("%s, add_generation_prompt=%d:\n--- jinja2 ---\n%s\n--- airlock ---\n%s", k_convos[ci].name, gen, want, got);
+            free(got);
+        }
+    chat_template_free(&t);
+
+    /* 3.2 / 3.3 ask for today's date; so does the family chosen by name */
+    char before[32], after[32], line_before[96], line_after[96];
+    const char *with_now = "{%- if strftime_now is defined %}{%- set date_string = strftime_now(\"%d %b %Y\") %}{%- endif %}"
+                           "<|start_header_id|><|eot_id|>{{- \"Cutting Knowledge Date: December 2023\\n\" }}";
+    for (int forced = 0; forced <= 1; forced++) {
+        today(before, sizeof before);
+        assert_int_equal(chat_template_init(&t, forced ? NULL : with_now, forced ? "llama3.1" : NULL, "<|begin_of_text|>", "<|eot_id|>", &err), 0);
+        today(after, sizeof after);
+        snprintf(line_before, sizeof line_before, "Cutting Knowledge Date: December 2023\nToday Date: %s\n\n", before);
+        snprintf(line_after, sizeof line_after, "Cutting Knowledge Date: December 2023\nToday Date: %s\n\n", after);
+        if (strcmp(t.system_header, line_before) != 0 && strcmp(t.system_header, line_after) != 0)
+            fail_msg("%s: system header \"%s\", expected today's date (%s)", forced ? "forced" : "strftime_now", t.system_header, before);
+        chat_template_free(&t);
+    }
+}
+
 static void test_default_system_prompt(void **state) {
     (void)state;
     char *jinja = test_read_file(template_path("qwen2.5.jinja"), NULL);
@@ -148,6 +222,7 @@ static void test_unknown_and_forced(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_jinja),
+        cmocka_unit_test(test_llama31),
         cmocka_unit_test(test_default_system_prompt),
         cmocka_unit_test(test_unknown_and_forced),
     };
