@@ -93,7 +93,8 @@ double op_exp_weights_avx2(float *x, int n, float mx, float inv_t) {
     _mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
     for (int k = 0; k < 4; k++) sum += lanes[k];
     for (; i < n; i++) {
-        x[i] = x[i] == mx ? 1.0f : x[i] == -INFINITY ? 0.0f : exp256_one((x[i] - mx) * inv_t);
+        /* as the lanes: the maximum 1, -inf and NaN 0 (their "not -inf" test is false for a NaN) */
+        x[i] = x[i] == mx ? 1.0f : (x[i] == -INFINITY || x[i] != x[i]) ? 0.0f : exp256_one((x[i] - mx) * inv_t);
         sum += x[i];
     }
     return sum;
