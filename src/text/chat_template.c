@@ -149,6 +149,17 @@ static void put_trim(strbuf *b, const char *s) {
     strbuf_put(b, s, (size_t)(e - s));
 }
 
+/* Messages [from, n) as Llama 3 turns (header, trimmed content, <|eot_id|>),
+ * then the assistant's header when add_assistant. */
+static void put_llama3_turns(strbuf *b, const chat_message *msgs, size_t from, size_t n, bool add_assistant) {
+    for (size_t i = from; i < n; i++) {
+        strbuf_printf(b, "<|start_header_id|>%s<|end_header_id|>\n\n", msgs[i].role);
+        put_trim(b, msgs[i].content);
+        strbuf_puts(b, "<|eot_id|>");
+    }
+    if (add_assistant) strbuf_puts(b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
 static bool is_role(const chat_message *m, const char *r) { return strcmp(m->role, r) == 0; }
 
 char *chat_template_apply(const chat_template *t, const chat_message *msgs, size_t n, bool add_assistant, al_err *err) {
@@ -178,25 +189,15 @@ char *chat_template_apply(const chat_template *t, const chat_message *msgs, size
         }
         break;
     case CHAT_LLAMA3:
-        for (size_t i = 0; i < n; i++) {
-            if (i == 0) strbuf_puts(&b, t->bos);
-            strbuf_printf(&b, "<|start_header_id|>%s<|end_header_id|>\n\n", msgs[i].role);
-            put_trim(&b, msgs[i].content);
-            strbuf_puts(&b, "<|eot_id|>");
-        }
-        if (add_assistant) strbuf_puts(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        if (n > 0) strbuf_puts(&b, t->bos);
+        put_llama3_turns(&b, msgs, 0, n, add_assistant);
         break;
     case CHAT_LLAMA31: /* a system turn always; every message trimmed */
         strbuf_puts(&b, t->bos);
         strbuf_printf(&b, "<|start_header_id|>system<|end_header_id|>\n\n%s", t->system_header ? t->system_header : "");
         put_trim(&b, system ? system : "");
         strbuf_puts(&b, "<|eot_id|>");
-        for (size_t i = first; i < n; i++) {
-            strbuf_printf(&b, "<|start_header_id|>%s<|end_header_id|>\n\n", msgs[i].role);
-            put_trim(&b, msgs[i].content);
-            strbuf_puts(&b, "<|eot_id|>");
-        }
-        if (add_assistant) strbuf_puts(&b, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+        put_llama3_turns(&b, msgs, first, n, add_assistant);
         break;
     case CHAT_CHATML:
         if (!system && t->default_system) strbuf_printf(&b, "<|im_start|>system\n%s<|im_end|>\n", t->default_system);
