@@ -474,16 +474,16 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
 enum { X16_Q4_0, X16_Q8_0, X16_Q5_0 };
 /* x shifted left by s bits in each 16-bit lane (right by -s when s < 0). */
 AI __m512i shift16(__m512i x, const int s) { return s >= 0 ? _mm512_slli_epi16(x, s) : _mm512_srli_epi16(x, -s); }
-AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
-                 const int kind) {
+/* Steps g0..g1-1 of one panel (step g0 at w, the rest following it) into
+ * acc[t]. */
+AI void x16_steps(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, int64_t g0, int64_t g1, __m512 acc[4],
+                  const int T, const int kind) {
     const int Q8 = kind == X16_Q8_0, Q5 = kind == X16_Q5_0;
     const size_t step_bytes = Q8 ? 2176 : Q5 ? 1408 : 1152, kstride = Q5 ? 320 : 256;
     const int32_t offset = Q8 ? 128 : Q5 ? 16 : 8;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
-    __m512 acc[4];
-    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
-    for (int64_t g = 0; g < n / 128; g++) {
-        const uint8_t *step = w + (size_t)g * step_bytes;
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *step = w + (size_t)(g - g0) * step_bytes;
         prefetch_stream(step, step_bytes);
         for (int k = 0; k < 4; k++) {
             const int64_t b = 4 * g + k;
@@ -527,7 +527,30 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
             }
         }
     }
+}
+
+AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
+                 const int kind) {
+    __m512 acc[4];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    x16_steps(w, act, act_stride, n, 0, n / 128, acc, T, kind);
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
+}
+
+/* out[t * ldo + r] for the 64 rows of a QDOT_Q4_0X64 group and T <= 4
+ * rows: block by block, each block's steps of the four panels in turn (the
+ * order they lie in), so the block's activations stay in L1. */
+AI void tile_q4_0x64(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
+    const int64_t ns = n / 128;
+    __m512 acc[4][4];
+    for (int p = 0; p < 4; p++)
+        for (int t = 0; t < T; t++) acc[p][t] = _mm512_setzero_ps();
+    for (int64_t c0 = 0; c0 < ns; c0 += QDOT_X64_BLOCK) {
+        int64_t c1 = c0 + QDOT_X64_BLOCK < ns ? c0 + QDOT_X64_BLOCK : ns;
+        for (int p = 0; p < 4; p++) x16_steps(w + 1152 * (size_t)qdot_x64_step_at(p, c0, ns), act, act_stride, n, c0, c1, acc[p], T, X16_Q4_0);
+    }
+    for (int p = 0; p < 4; p++)
+        for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo + 16 * p, acc[p][t]);
 }
 #define tile_q4_0x16(...) tile_x16(__VA_ARGS__, X16_Q4_0)
 #define tile_q8_0x16(...) tile_x16(__VA_ARGS__, X16_Q8_0)
@@ -556,6 +579,24 @@ PANEL16_WALK(gemm_q6_k16, tile_q6_k16)
 PANEL16_WALK(gemm_q8_0x16, tile_q8_0x16)
 PANEL16_WALK(gemm_q4_0x16, tile_q4_0x16)
 PANEL16_WALK(gemm_q5_0x16, tile_q5_0x16)
+
+/* Walks whole 64-row groups of QDOT_Q4_0X64 in tiles of up to 4 tokens. */
+static void gemm_q4_0x64(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
+                         float *out, size_t ldo, int nr, int nt, float *scratch) {
+    (void)wtype;
+    (void)scratch;
+    for (int r = 0; r + 64 <= nr; r += 64)
+        for (int t = 0; t < nt; t += 4) {
+            const uint8_t *wp = w + (size_t)r * w_stride, *ap = act + (size_t)t * act_stride;
+            float *op = out + (size_t)t * ldo + (size_t)r;
+            switch (nt - t < 4 ? nt - t : 4) {
+            case 1: tile_q4_0x64(wp, ap, act_stride, n, op, ldo, 1); break;
+            case 2: tile_q4_0x64(wp, ap, act_stride, n, op, ldo, 2); break;
+            case 3: tile_q4_0x64(wp, ap, act_stride, n, op, ldo, 3); break;
+            default: tile_q4_0x64(wp, ap, act_stride, n, op, ldo, 4); break;
+            }
+        }
+}
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
@@ -804,6 +845,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q6_K16: return gemm_q6_k16;
     case QDOT_Q8_0X16: return gemm_q8_0x16;
     case QDOT_Q4_0X16: return gemm_q4_0x16;
+    case QDOT_Q4_0X64: return gemm_q4_0x64;
     case QDOT_Q5_0X16: return gemm_q5_0x16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

@@ -15,6 +15,7 @@
 #include "kernels/cpu.h"
 #include "kernels/fp16.h"
 #include "kernels/ops.h"
+#include "kernels/qdot.h"
 #include "kernels/quantize.h"
 #include "test_util.h"
 
@@ -85,6 +86,57 @@ static void test_fused_parts(void **state) {
         free(out[k]);
     }
     free(x);
+}
+
+/* One matrix of long rows in the loader's layout for this processor (64-row
+ * groups of QDOT_Q4_0X64 on AVX-512): the rows are cut into tasks of whole
+ * groups at every thread count, for one token and for several. */
+static void test_grouped_rows(void **state) {
+    (void)state;
+    enum { ROWS = 192, COLS = 4096 + 128 };
+    size_t rb = ggml_row_size(GGML_TYPE_Q4_0, COLS);
+    uint8_t *q = malloc(rb * ROWS), *packed = malloc(rb * ROWS);
+    float *wd = malloc(sizeof(float) * ROWS * COLS), *x = malloc(sizeof(float) * COLS * MAX_NT);
+    float *out = malloc(sizeof(float) * ROWS * MAX_NT);
+    assert_true(q && packed && wd && x && out);
+    for (int64_t r = 0; r < ROWS; r++) {
+        for (int i = 0; i < COLS; i++) wd[r * COLS + i] = frand() * 0.1f;
+        quantize_row(GGML_TYPE_Q4_0, wd + r * COLS, q + (size_t)r * rb, COLS);
+        dequantize_row(GGML_TYPE_Q4_0, q + (size_t)r * rb, wd + r * COLS, COLS);
+    }
+    for (int i = 0; i < COLS * MAX_NT; i++) x[i] = frand();
+    uint32_t rt = qdot_repack_type_at(GGML_TYPE_Q4_0, ROWS, COLS, cpu_level_get());
+    if (rt) qdot_repack_as(rt, GGML_TYPE_Q4_0, q, packed, ROWS, COLS);
+    else memcpy(packed, q, rb * ROWS);
+    if (cpu_level_get() >= CPU_LEVEL_AVX512) assert_int_equal(rt, QDOT_Q4_0X64);
+    weight w = {.type = rt ? rt : GGML_TYPE_Q4_0, .n_cols = COLS, .n_rows = ROWS, .row_bytes = rb, .data = packed};
+    const int nts[] = {1, 3, MAX_NT};
+    for (int threads = 1; threads <= 3; threads++) {
+        assert_int_equal(ops_set_threads(threads), 0);
+        for (size_t c = 0; c < sizeof nts / sizeof *nts; c++) {
+            int nt = nts[c];
+            memset(out, 0xff, sizeof(float) * ROWS * MAX_NT); /* NaN */
+            assert_int_equal(op_matmul(out, &w, x, nt), 0);
+            for (int t = 0; t < nt; t++)
+                for (int64_t r = 0; r < ROWS; r++) {
+                    double s = 0, a = 0;
+                    for (int i = 0; i < COLS; i++) {
+                        double p = (double)wd[r * COLS + i] * x[t * COLS + i];
+                        s += p;
+                        a += fabs(p);
+                    }
+                    double got = out[(size_t)t * ROWS + (size_t)r], tol = 0.01 * a + 1e-5;
+                    if (!(fabs(got - s) <= tol))
+                        fail_msg("threads %d nt %d out[%d][%lld] = %g, expected %g", threads, nt, t, (long long)r, got, s);
+                }
+        }
+    }
+    ops_set_threads(1);
+    free(q);
+    free(packed);
+    free(wd);
+    free(x);
+    free(out);
 }
 
 /* op_swiglu at every SIMD level (AVX-512 and AVX2 with their own e^x)
@@ -280,7 +332,7 @@ static void test_exp_weights(void **state) {
 }
 
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fused_parts), cmocka_unit_test(test_swiglu), cmocka_unit_test(test_argmax),
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fused_parts), cmocka_unit_test(test_grouped_rows), cmocka_unit_test(test_swiglu), cmocka_unit_test(test_argmax),
                                        cmocka_unit_test(test_rmsnorm), cmocka_unit_test(test_f32_to_f16),
                                        cmocka_unit_test(test_exp_weights)};
     return cmocka_run_group_tests_name("ops", tests, NULL, NULL);

@@ -41,7 +41,10 @@ static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
     return (int8_t)row[i] * (double)((const float *)(const void *)(row + n))[i / 256];
 }
 
-enum { NR = 16, NT = 6 }; /* weight rows (a whole 16-row panel), activation rows */
+enum { NR_MAX = 64, NT = 6 }; /* weight rows at most (a whole QDOT_Q4_0X64 group), activation rows */
+/* Weight rows of the matrix under test: a whole 16-row panel, or 64 rows
+ * for the 64-row groups (check_groups). */
+static int NR = 16;
 
 /* Set by test_extremes: activations of full magnitude (+-127 after
  * quantization, signs in pairs) and the weight bytes overwritten with
@@ -126,7 +129,7 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
             assert_true(fabs(v - x[t * n + i]) <= step * 0.5 * 1.0001 + 1e-6);
         }
 
-    double expect[NT][NR], scale[NT][NR];
+    double expect[NT][NR_MAX], scale[NT][NR_MAX];
     for (int r = 0; r < NR; r++) {
         if (type == GGML_TYPE_F32) memcpy(wd, w + r * n, sizeof(float) * (size_t)n);
         else dequantize_row(type, wq + r * wrow, wd, n);
@@ -158,9 +161,9 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
         /* every sub-range, so tile edges of all sizes are exercised */
         for (int nr = qdot_panel_rows(ktype); nr <= NR; nr += repack ? qdot_panel_rows(ktype) : 3) /* whole panels */
             for (int nt = 1; nt <= NT; nt++) {
-                float out[NT][NR];
+                float out[NT][NR_MAX];
                 memset(out, 0xff, sizeof out);
-                g(ktype, wk, wrow, aq, arow, n, &out[0][0], NR, nr, nt, scratch);
+                g(ktype, wk, wrow, aq, arow, n, &out[0][0], NR_MAX, nr, nt, scratch);
                 for (int t = 0; t < nt; t++)
                     for (int r = 0; r < nr; r++) {
                         double err = fabs(out[t][r] - expect[t][r]), tol = 2e-6 * scale[t][r] + 1e-6;
@@ -217,6 +220,20 @@ static void test_repacked(void **state) {
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 12, 32 * 9), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q5_0, 12, 32 * 9), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 6, 1024), 0);
+    /* 64-row groups of long rows: whole blocks, and a last block of 1, 2 or 3 steps */
+    NR = 64;
+    const int64_t long_rows[] = {4096, 4096 + 128, 4864, 4096 + 384};
+    for (size_t i = 0; i < sizeof long_rows / sizeof *long_rows; i++) {
+        assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 64, long_rows[i]), QDOT_Q4_0X64);
+        check(GGML_TYPE_Q4_0, long_rows[i], true);
+    }
+    check_rows(GGML_TYPE_Q4_0, 4096, true, 16); /* the same rows as 16-row panels */
+    NR = 16;
+    assert_int_equal(qdot_panel_rows(QDOT_Q4_0X64), 64);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 48, 4096), QDOT_Q4_0X16);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 64, 4096 - 128), QDOT_Q4_0X16);
+    if (cpu_level_max() >= CPU_LEVEL_AVX2) /* AVX2 has kernels for whole panels only */
+        assert_int_equal(qdot_repack_type_at(GGML_TYPE_Q4_0, 64, 4096, CPU_LEVEL_AVX2), QDOT_Q4_0X16);
     check(GGML_TYPE_Q4_K, 1024, true); /* 16-row panels */
     check(GGML_TYPE_Q4_K, 256 * 3, true);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 16, 1024), QDOT_Q4_K16);
@@ -241,6 +258,9 @@ static void test_extremes(void **state) {
         if (types[i] == GGML_TYPE_Q4_0 || types[i] == GGML_TYPE_Q8_0 || types[i] == GGML_TYPE_Q5_0)
             check_rows(types[i], 1024, true, 8);
     }
+    NR = 64; /* 64-row groups */
+    check(GGML_TYPE_Q4_0, 4096 + 256, true);
+    NR = 16;
     g_extreme = false;
 }
 
