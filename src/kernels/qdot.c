@@ -328,8 +328,9 @@ static const uint8_t *x16_step(uint32_t rtype, const uint8_t *w, size_t row, int
     return w + (size_t)p * 16 * row + x16_step_bytes(rtype) * (size_t)g;
 }
 
-/* Weight e (0..31) of block k of row r in a QDOT_Q4_0X16, QDOT_Q5_0X16 or
- * QDOT_Q8_0X16 step (layout in qdot.h), as a signed value. */
+/* Weight e (0..31) of block k of row r in a QDOT_Q4_0X16 (or
+ * QDOT_Q4_0X64), QDOT_Q5_0X16 or QDOT_Q8_0X16 step (layout in qdot.h), as
+ * a signed value. */
 static int x16_weight(uint32_t rtype, const uint8_t *step, int k, int r, int e) {
     if (rtype == QDOT_Q8_0X16) return (int)step[128 + 512 * k + 64 * (e / 4) + 4 * r + e % 4] - 128;
     if (rtype == QDOT_Q5_0X16) {
