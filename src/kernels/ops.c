@@ -134,7 +134,8 @@ int op_matmul_fused(const op_matmul_out *outs, int n_parts, const float *x, int 
         /* enough row chunks that every thread gets several (load balance), each
          * a whole number of panels (qdot_panel_rows) */
         int64_t chunk = p->w->n_rows / ((int64_t)threads * (nt > 4 ? 4 : 16));
-        int64_t panel = qdot_panel_rows(p->w->type) > 16 ? qdot_panel_rows(p->w->type) : 16; /* whole panels of every layout */
+        int64_t panel = qdot_panel_rows(p->w->type);
+        if (panel < 16) panel = 16; /* whole panels of every layout */
         p->row_chunk = chunk < panel ? panel : (chunk + panel - 1) / panel * panel;
         p->n_row_chunks = (p->w->n_rows + p->row_chunk - 1) / p->row_chunk;
         p->first_task = tasks;

@@ -556,13 +556,13 @@ AI void tile_q4_0x64(const uint8_t *w, const uint8_t *act, size_t act_stride, in
 #define tile_q8_0x16(...) tile_x16(__VA_ARGS__, X16_Q8_0)
 #define tile_q5_0x16(...) tile_x16(__VA_ARGS__, X16_Q5_0)
 
-/* Walks whole 16-row panels in tiles of up to 4 tokens. */
-#define PANEL16_WALK(NAME, TILE)                                                                                          \
+/* Walks whole panels of ROWS rows in tiles of up to 4 tokens. */
+#define PANEL_WALK_ROWS(NAME, TILE, ROWS)                                                                                 \
     static void NAME(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, \
                      float *out, size_t ldo, int nr, int nt, float *scratch) {                                           \
         (void)wtype;                                                                                                      \
         (void)scratch;                                                                                                    \
-        for (int r = 0; r + 16 <= nr; r += 16)                                                                            \
+        for (int r = 0; r + (ROWS) <= nr; r += (ROWS))                                                                    \
             for (int t = 0; t < nt; t += 4) {                                                                             \
                 const uint8_t *wp = w + (size_t)r * w_stride, *ap = act + (size_t)t * act_stride;                        \
                 float *op = out + (size_t)t * ldo + (size_t)r;                                                            \
@@ -574,29 +574,12 @@ AI void tile_q4_0x64(const uint8_t *w, const uint8_t *act, size_t act_stride, in
                 }                                                                                                         \
             }                                                                                                             \
     }
-PANEL16_WALK(gemm_q4_k16, tile_q4_k16)
-PANEL16_WALK(gemm_q6_k16, tile_q6_k16)
-PANEL16_WALK(gemm_q8_0x16, tile_q8_0x16)
-PANEL16_WALK(gemm_q4_0x16, tile_q4_0x16)
-PANEL16_WALK(gemm_q5_0x16, tile_q5_0x16)
-
-/* Walks whole 64-row groups of QDOT_Q4_0X64 in tiles of up to 4 tokens. */
-static void gemm_q4_0x64(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
-                         float *out, size_t ldo, int nr, int nt, float *scratch) {
-    (void)wtype;
-    (void)scratch;
-    for (int r = 0; r + 64 <= nr; r += 64)
-        for (int t = 0; t < nt; t += 4) {
-            const uint8_t *wp = w + (size_t)r * w_stride, *ap = act + (size_t)t * act_stride;
-            float *op = out + (size_t)t * ldo + (size_t)r;
-            switch (nt - t < 4 ? nt - t : 4) {
-            case 1: tile_q4_0x64(wp, ap, act_stride, n, op, ldo, 1); break;
-            case 2: tile_q4_0x64(wp, ap, act_stride, n, op, ldo, 2); break;
-            case 3: tile_q4_0x64(wp, ap, act_stride, n, op, ldo, 3); break;
-            default: tile_q4_0x64(wp, ap, act_stride, n, op, ldo, 4); break;
-            }
-        }
-}
+PANEL_WALK_ROWS(gemm_q4_k16, tile_q4_k16, 16)
+PANEL_WALK_ROWS(gemm_q6_k16, tile_q6_k16, 16)
+PANEL_WALK_ROWS(gemm_q8_0x16, tile_q8_0x16, 16)
+PANEL_WALK_ROWS(gemm_q4_0x16, tile_q4_0x16, 16)
+PANEL_WALK_ROWS(gemm_q5_0x16, tile_q5_0x16, 16)
+PANEL_WALK_ROWS(gemm_q4_0x64, tile_q4_0x64, 64) /* 64-row groups */
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
