@@ -3,9 +3,14 @@
 
 #include <assert.h>
 #include <math.h>
-
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <emmintrin.h>
+#endif
 
 #include "core/threadpool.h"
 #include "kernels/cpu.h"
@@ -41,9 +46,12 @@ void op_get_row(const weight *w, int64_t r, float *out) {
 
 /* ---- matrix products ---------------------------------------------------------------- */
 
-/* Buffers reused across calls: quantized activations and per-thread rows. */
+/* Buffers reused across calls: quantized activations, the caller's staging
+ * row for them, and per-thread rows. */
 static uint8_t *g_act;
 static size_t g_act_cap;
+static uint8_t *g_stage;
+static size_t g_stage_cap;
 static float *g_scratch;
 static size_t g_scratch_cap;
 
@@ -78,16 +86,44 @@ typedef struct matmul_job {
     const float *x;       /* [nt][n_cols] */
     int nt;
     cpu_level level;
+    bool stream;          /* one row, shared with other threads: quantize_task streams it */
 } matmul_job;
 
-/* Quantizes activation row t for every part whose format is new. */
+/* Copies n bytes, rounded up to 16, from src to dst (both 16-byte aligned)
+ * with non-temporal stores where the processor has them: the lines go to
+ * memory without this core first taking them over from the cores that read
+ * them last. */
+static void copy_streaming(uint8_t *dst, const uint8_t *src, size_t n) {
+    assert((uintptr_t)dst % 16 == 0 && (uintptr_t)src % 16 == 0);
+#if defined(__x86_64__) || defined(__i386__)
+    for (size_t o = 0; o < n; o += 16) _mm_stream_si128((__m128i *)(void *)(dst + o), _mm_load_si128((const __m128i *)(const void *)(src + o)));
+    _mm_sfence(); /* the stores are visible before the hand-off that follows */
+#else
+    memcpy(dst, src, (n + 15) & ~(size_t)15);
+#endif
+}
+
+/* Quantizes activation row t for every part whose format is new. With one
+ * row and other threads to read it (a generated token), the row is
+ * quantized into g_stage and streamed into g_act: stored in place, each
+ * line of g_act would first have to be taken back from the core that read
+ * it in the previous product, and where the two cores sit on different
+ * chiplets that stalls the caller for microseconds a product while the
+ * other threads wait (bench/RESULTS.md, session 16). */
 static void quantize_task(void *arg, int64_t t) {
     const matmul_job *j = arg;
     for (int k = 0; k < j->n_parts; k++) {
         const matmul_part *p = &j->part[k];
         if (k > 0 && p->act_off == j->part[k - 1].act_off) continue; /* shares the previous part's rows */
-        qdot_quantize_act_level(p->fmt, j->x + (size_t)t * (size_t)p->w->n_cols, g_act + p->act_off + (size_t)t * p->act_row,
-                                p->w->n_cols, j->level);
+        const float *x = j->x + (size_t)t * (size_t)p->w->n_cols;
+        uint8_t *dst = g_act + p->act_off + (size_t)t * p->act_row;
+        if (j->stream) {
+            qdot_quantize_act_level(p->fmt, x, g_stage, p->w->n_cols, j->level);
+            memset(g_stage + p->act_row, 0, ((p->act_row + 15) & ~(size_t)15) - p->act_row); /* the copy's rounding */
+            copy_streaming(dst, g_stage, p->act_row);
+        } else {
+            qdot_quantize_act_level(p->fmt, x, dst, p->w->n_cols, j->level);
+        }
     }
 }
 
@@ -116,7 +152,7 @@ int op_matmul_fused(const op_matmul_out *outs, int n_parts, const float *x, int 
     int64_t n_cols = outs[0].w->n_cols, tok_blocks = (nt + MM_TOK_BLOCK - 1) / MM_TOK_BLOCK, tasks = 0;
     matmul_job j = {.n_parts = n_parts, .x = x, .nt = nt, .level = cpu_level_get()};
     (void)cpu_prefetch_get(); /* decides cpu_prefetch_mode before the kernels read it */
-    size_t act_bytes = 0;
+    size_t act_bytes = 0, act_stage = 0;
     for (int k = 0; k < n_parts; k++) {
         matmul_part *p = &j.part[k];
         p->out = outs[k].out;
@@ -128,8 +164,9 @@ int op_matmul_fused(const op_matmul_out *outs, int n_parts, const float *x, int 
         if (!p->gemm) return -1;
         if (k > 0 && p->fmt == j.part[k - 1].fmt) p->act_off = j.part[k - 1].act_off;
         else {
-            p->act_off = act_bytes;
-            act_bytes += p->act_row * (size_t)nt;
+            p->act_off = act_bytes; /* each part's rows start on a line of their own */
+            act_bytes += (p->act_row * (size_t)nt + 63) & ~(size_t)63;
+            if (p->act_row > act_stage) act_stage = p->act_row;
         }
         /* enough row chunks that every thread gets several (load balance), each
          * a whole number of panels (qdot_panel_rows) */
@@ -141,7 +178,8 @@ int op_matmul_fused(const op_matmul_out *outs, int n_parts, const float *x, int 
         p->first_task = tasks;
         tasks += p->n_row_chunks * tok_blocks;
     }
-    if (grow((void **)&g_act, &g_act_cap, act_bytes) ||
+    j.stream = nt == 1 && threads > 1;
+    if (grow((void **)&g_act, &g_act_cap, act_bytes) || (j.stream && grow((void **)&g_stage, &g_stage_cap, (act_stage + 63) & ~(size_t)63)) ||
         grow((void **)&g_scratch, &g_scratch_cap, (size_t)threads * (size_t)n_cols * sizeof(float)))
         return -1;
     if (nt > 1) threadpool_run(g_pool, quantize_task, &j, nt);
