@@ -20,6 +20,10 @@
 # token against median read pass). llama.cpp's, for comparison only, is
 # held to build/membw's sustained reading (the highest median of its
 # passes) just before and just after its run, the higher of the two.
+# At 2 threads the last column is decode_bound's median cache-line round
+# trip between the two threads' cores, taken after every token: on a
+# virtual machine it shows where the vCPUs sat (bench/RESULTS.md, session
+# 16: about 100 ns on one chiplet, 400-600 ns on two).
 # MODELS="qwen2.5-0.5b-Q4_0 ..." limits the run to some of the files.
 set -euo pipefail
 dir="${1:?model directory}"
@@ -30,32 +34,33 @@ membw="$(dirname "$0")/../build/membw"
 bound="$(dirname "$0")/../build/decode_bound"
 # sustained read bandwidth in bytes/s at $1 threads
 bandwidth() { "$membw" -t "$1" | awk '/sustained/ { print $(NF-4) * 1e9 }'; }
-echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp | GB/s around llama.cpp | llama.cpp % of bound | airlock t/s beside the reads (median token) | GB/s read beside airlock | airlock % of bound |"
-echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| model | threads | test | llama.cpp t/s | airlock t/s | airlock / llama.cpp | GB/s around llama.cpp | llama.cpp % of bound | airlock t/s beside the reads (median token) | GB/s read beside airlock | airlock % of bound | core-to-core round trip beside airlock, ns |"
+echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for m in ${MODELS:-llama-3.2-1b-Q4_0 llama-3.2-1b-Q8_0 llama-3.2-1b-Q4_K_M qwen2.5-0.5b-Q4_0 qwen2.5-0.5b-Q8_0 qwen2.5-0.5b-Q4_K_M}; do
   f="$dir/$m.gguf"
   for t in 1 2; do
     for test in "-p 512 -n 0" "-p 0 -n 128"; do
       name=$([ "$test" = "-p 512 -n 0" ] && echo pp512 || echo tg128)
-      bw0=0 bw1=0 share="0 0 0"
+      bw0=0 bw1=0 share="0 0 0 0"
       [ "$name" = tg128 ] && bw0=$(bandwidth "$t")
       # shellcheck disable=SC2086
       ref=$("$bench" -m "$f" $test -t "$t" -r "$reps" -o json 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"])')
       [ "$name" = tg128 ] && bw1=$(bandwidth "$t")
       # shellcheck disable=SC2086
       mine=$("$airlock" bench -m "$f" $test -t "$t" -r "$reps" --json | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(r["avg_ts"], r["stddev_ts"], r["size_bytes"])')
-      [ "$name" = tg128 ] && share=$("$bound" -m "$f" -t "$t" -n 128 -r "$reps" --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["median_token_tokens_per_s"], r["read_gb_per_s"], r["share"])')
+      [ "$name" = tg128 ] && share=$("$bound" -m "$f" -t "$t" -n 128 -r "$reps" --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["median_token_tokens_per_s"], r["read_gb_per_s"], r["share"], r["round_trip_ns"][1])')
       python3 - "$m" "$t" "$name" $ref $mine "$bw0" "$bw1" $share <<'PY'
 import sys
 m, t, name = sys.argv[1:4]
-a, b, c, d, size, bw0, bw1, med_tps, read_gbs, share = map(float, sys.argv[4:14])
+a, b, c, d, size, bw0, bw1, med_tps, read_gbs, share, rt = map(float, sys.argv[4:15])
 row = "| %s | %s | %s | %.2f ± %.2f | %.2f ± %.2f | %.2fx |" % (m, t, name, a, b, c, d, c / a)
 if name.startswith("tg"):
     ref_bw = max(bw0, bw1)
     # tokens/s if every weight byte is read once per token at full bandwidth
-    row += " %.1f | %.0f%% | %.2f | %.1f | %.0f%% |" % (ref_bw / 1e9, 100 * a * size / ref_bw, med_tps, read_gbs, 100 * share)
+    row += " %.1f | %.0f%% | %.2f | %.1f | %.0f%% | %s |" % (ref_bw / 1e9, 100 * a * size / ref_bw, med_tps, read_gbs, 100 * share,
+                                                       "%.0f" % rt if rt > 0 else "")
 else:
-    row += " | | | | |"
+    row += " | | | | | |"
 print(row)
 PY
     done

@@ -24,9 +24,12 @@
  * bound (that bandwidth over the model's weight bytes: every weight is read
  * once per token) and the share of it the generation reached, median
  * against median: the same statistic on both sides, so that a slow spell
- * weighs on neither more than on the other. With --json, one JSON object
- * instead. */
+ * weighs on neither more than on the other. With more than one thread, also
+ * a cache line's round trip between two of the threads' cores after every
+ * token (median, 10th and 90th percentiles: see ping_task). With --json,
+ * one JSON object instead. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +58,60 @@ typedef struct read_job {
 static void read_task(void *arg, int64_t i) {
     read_job *j = arg;
     j->sink[i] += readbw_sum(j->buf + (size_t)i * j->per, j->per, j->how.ahead, j->how.nta);
+}
+
+/* One cross-core round trip measurement: the two items of a parallel step
+ * meet, the first to arrive (the pinger) and the second (the ponger), and
+ * pass a counter back and forth PING_ROUNDS times through two cache lines.
+ * The caller takes one item and a worker the other, so this times a cache
+ * line's trip between the cores the two threads run on, the cost every
+ * hand-off, every shared activation and every product's output pays once
+ * or more. On the virtual machines of bench/RESULTS.md (session 16) it
+ * tells the two placements of the 2 vCPUs apart: about 100 ns on one
+ * chiplet (one L3), 400-600 ns on two. If one thread ends up with both
+ * items (a worker slow to wake), the pinger gives up after a millisecond
+ * and the measurement is left out (ns stays 0). */
+#define PING_ROUNDS 256
+#define PING_CANCELLED 1000
+typedef struct ping_job {
+    _Alignas(64) int arrived; /* atomic: threads that took an item; PING_CANCELLED + 1 once the pinger gave up */
+    _Alignas(64) int ping;    /* atomic: the pinger's count */
+    _Alignas(64) int pong;    /* atomic: the ponger's answer */
+    double ns;                /* the mean round trip, set by the pinger */
+} ping_job;
+
+static void ping_task(void *arg, int64_t i) {
+    (void)i;
+    ping_job *j = arg;
+    int me = __atomic_fetch_add(&j->arrived, 1, __ATOMIC_ACQ_REL);
+    if (me == 0) {
+        double t0 = now_s();
+        int one = 1;
+        while (__atomic_load_n(&j->arrived, __ATOMIC_ACQUIRE) < 2)
+            if (now_s() - t0 > 1e-3 &&
+                __atomic_compare_exchange_n(&j->arrived, &one, PING_CANCELLED + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+                return; /* no partner came; a late one finds the count past PING_CANCELLED */
+        t0 = now_s();
+        for (int r = 1; r <= PING_ROUNDS; r++) {
+            __atomic_store_n(&j->ping, r, __ATOMIC_RELEASE);
+            while (__atomic_load_n(&j->pong, __ATOMIC_ACQUIRE) != r) {}
+        }
+        j->ns = (now_s() - t0) * 1e9 / PING_ROUNDS;
+    } else if (me == 1) {
+        for (int r = 1; r <= PING_ROUNDS; r++) {
+            while (__atomic_load_n(&j->ping, __ATOMIC_ACQUIRE) != r) {}
+            __atomic_store_n(&j->pong, r, __ATOMIC_RELEASE);
+        }
+    }
+}
+
+/* The mean cross-core round trip in ns over one ping_job, or 0 when the
+ * two items did not run on two threads at once. */
+static double round_trip_ns(void) {
+    static ping_job j;
+    memset(&j, 0, sizeof j);
+    ops_parallel_for(ping_task, &j, 2);
+    return j.ns;
 }
 
 int main(int argc, char **argv) {
@@ -95,8 +152,9 @@ int main(int argc, char **argv) {
     double *gb = malloc(sizeof(double) * READBW_N_AHEAD * (size_t)per_distance);
     double *tps = malloc(sizeof(double) * (size_t)rounds);
     double *tok_s = malloc(sizeof(double) * (size_t)rounds * (size_t)n_gen); /* seconds of each timed token */
-    int n_tok = 0;
-    if (!ctx || !gb || !tps || !tok_s || posix_memalign((void **)&buf, (size_t)2 << 20, bytes)) {
+    double *rt_ns = malloc(sizeof(double) * (size_t)rounds * (size_t)n_gen);  /* round trips after them (threads > 1) */
+    int n_tok = 0, n_rt = 0;
+    if (!ctx || !gb || !tps || !tok_s || !rt_ns || posix_memalign((void **)&buf, (size_t)2 << 20, bytes)) {
         fprintf(stderr, "decode_bound: %s\n", ctx ? "out of memory" : err.msg);
         return 1;
     }
@@ -129,6 +187,10 @@ int main(int argc, char **argv) {
             ops_parallel_for(read_task, &rj, READ_SLICES);
             double g = (double)(rj.per * READ_SLICES) / (now_s() - t0) / 1e9;
             if (r >= 0 && i < per_round * READBW_N_AHEAD) gb[(size_t)a * (size_t)per_distance + (size_t)n_filled[a]++] = g;
+            if (r >= 0 && threads > 1) {
+                double ns = round_trip_ns();
+                if (ns > 0) rt_ns[n_rt++] = ns;
+            }
         }
         if (r >= 0) tps[r] = n_gen / gen;
     }
@@ -141,20 +203,30 @@ int main(int argc, char **argv) {
     }
     double bound = bw * 1e9 / (double)m->weight_bytes, sink = 0, med_tps = 1.0 / readbw_median(tok_s, (size_t)n_tok);
     for (int i = 0; i < READ_SLICES; i++) sink += rj.sink[i];
+    /* round trips: median and the 10th / 90th percentiles (0 with one thread) */
+    double rt_med = 0, rt_lo = 0, rt_hi = 0;
+    if (n_rt > 0) {
+        rt_med = readbw_median(rt_ns, (size_t)n_rt); /* sorts rt_ns */
+        rt_lo = rt_ns[n_rt / 10];
+        rt_hi = rt_ns[n_rt - 1 - n_rt / 10];
+    }
     if (json)
         printf("{\"threads\": %d, \"n_gen\": %d, \"rounds\": %d, \"weight_bytes\": %llu, \"tokens_per_s\": %.3f, "
-               "\"median_token_tokens_per_s\": %.3f, \"read_gb_per_s\": %.3f, \"bound_tokens_per_s\": %.3f, \"share\": %.4f}\n",
-               threads, n_gen, rounds, (unsigned long long)m->weight_bytes, mean, med_tps, bw, bound, med_tps / bound);
+               "\"median_token_tokens_per_s\": %.3f, \"read_gb_per_s\": %.3f, \"bound_tokens_per_s\": %.3f, \"share\": %.4f, "
+               "\"round_trip_ns\": [%.0f, %.0f, %.0f]}\n",
+               threads, n_gen, rounds, (unsigned long long)m->weight_bytes, mean, med_tps, bw, bound, med_tps / bound, rt_lo, rt_med,
+               rt_hi);
     else
         printf("%s  threads %d  tg%d x %d: %.2f tokens/s (median token %.2f)  read %.2f GB/s (median pass, prefetch %zu B%s)  "
-               "bound %.2f tokens/s  share %.0f%%%s\n",
+               "bound %.2f tokens/s  share %.0f%%  core-to-core round trip %.0f ns (10%%-90%%: %.0f-%.0f)%s\n",
                path, threads, n_gen, rounds, mean, med_tps, bw, readbw_aheads[best_a].ahead, readbw_aheads[best_a].nta ? " nta" : "",
-               bound, 100 * med_tps / bound, sink == 1.5 ? " " : "");
+               bound, 100 * med_tps / bound, rt_med, rt_lo, rt_hi, sink == 1.5 ? " " : "");
     ops_set_threads(1);
     free(buf);
     free(gb);
     free(tps);
     free(tok_s);
+    free(rt_ns);
     llm_ctx_free(ctx);
     llm_free(m);
     return 0;
