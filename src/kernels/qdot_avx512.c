@@ -537,22 +537,28 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-/* out[t * ldo + r] for the 64 rows of a QDOT_Q4_0X64 group and T <= 4
- * rows: block by block, each block's steps of the four panels in turn (the
- * order they lie in), so the block's activations stay in L1. */
-AI void tile_q4_0x64(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
+/* out[t * ldo + r] for the 64 rows of a QDOT_Q4_0X64 or QDOT_Q8_0X64
+ * group (kind X16_Q4_0 or X16_Q8_0) and T <= 4 rows: block by block, each
+ * block's steps of the four panels in turn (the order they lie in), so the
+ * block's activations stay in L1. */
+AI void tile_x64(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
+                 const int kind) {
     const int64_t ns = n / 128;
+    const size_t step_bytes = kind == X16_Q8_0 ? 2176 : 1152;
     __m512 acc[4][4];
     for (int p = 0; p < 4; p++)
         for (int t = 0; t < T; t++) acc[p][t] = _mm512_setzero_ps();
     for (int64_t c0 = 0; c0 < ns; c0 += QDOT_X64_BLOCK) {
         int64_t c1 = c0 + QDOT_X64_BLOCK < ns ? c0 + QDOT_X64_BLOCK : ns;
-        for (int p = 0; p < 4; p++) x16_steps(w + 1152 * (size_t)qdot_x64_step_at(p, c0, ns), act, act_stride, n, c0, c1, acc[p], T, X16_Q4_0);
+        for (int p = 0; p < 4; p++)
+            x16_steps(w + step_bytes * (size_t)qdot_x64_step_at(p, c0, ns), act, act_stride, n, c0, c1, acc[p], T, kind);
     }
     for (int p = 0; p < 4; p++)
         for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo + 16 * p, acc[p][t]);
 }
 #define tile_q4_0x16(...) tile_x16(__VA_ARGS__, X16_Q4_0)
+#define tile_q4_0x64(...) tile_x64(__VA_ARGS__, X16_Q4_0)
+#define tile_q8_0x64(...) tile_x64(__VA_ARGS__, X16_Q8_0)
 #define tile_q8_0x16(...) tile_x16(__VA_ARGS__, X16_Q8_0)
 #define tile_q5_0x16(...) tile_x16(__VA_ARGS__, X16_Q5_0)
 
@@ -580,6 +586,7 @@ PANEL_WALK_ROWS(gemm_q8_0x16, tile_q8_0x16, 16)
 PANEL_WALK_ROWS(gemm_q4_0x16, tile_q4_0x16, 16)
 PANEL_WALK_ROWS(gemm_q5_0x16, tile_q5_0x16, 16)
 PANEL_WALK_ROWS(gemm_q4_0x64, tile_q4_0x64, 64) /* 64-row groups */
+PANEL_WALK_ROWS(gemm_q8_0x64, tile_q8_0x64, 64)
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
@@ -829,6 +836,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q8_0X16: return gemm_q8_0x16;
     case QDOT_Q4_0X16: return gemm_q4_0x16;
     case QDOT_Q4_0X64: return gemm_q4_0x64;
+    case QDOT_Q8_0X64: return gemm_q8_0x64;
     case QDOT_Q5_0X16: return gemm_q5_0x16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

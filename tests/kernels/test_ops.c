@@ -88,28 +88,28 @@ static void test_fused_parts(void **state) {
     free(x);
 }
 
-/* One matrix of long rows in the loader's layout for this processor (64-row
- * groups of QDOT_Q4_0X64 on AVX-512): the rows are cut into tasks of whole
- * groups at every thread count, for one token and for several. */
-static void test_grouped_rows(void **state) {
-    (void)state;
-    enum { ROWS = 192, COLS = 4096 + 128 };
-    size_t rb = ggml_row_size(GGML_TYPE_Q4_0, COLS);
+/* One matrix of long rows of `type` in the loader's layout for this
+ * processor (64-row groups of x64, QDOT_Q4_0X64 or QDOT_Q8_0X64, on
+ * AVX-512): the rows are cut into tasks of whole groups at every thread
+ * count, for one token and for several. */
+static void grouped_rows(uint32_t type, int64_t cols, uint32_t x64) {
+    enum { ROWS = 192 };
+    size_t rb = ggml_row_size(type, cols);
     uint8_t *q = malloc(rb * ROWS), *packed = malloc(rb * ROWS);
-    float *wd = malloc(sizeof(float) * ROWS * COLS), *x = malloc(sizeof(float) * COLS * MAX_NT);
+    float *wd = malloc(sizeof(float) * ROWS * cols), *x = malloc(sizeof(float) * cols * MAX_NT);
     float *out = malloc(sizeof(float) * ROWS * MAX_NT);
     assert_true(q && packed && wd && x && out);
     for (int64_t r = 0; r < ROWS; r++) {
-        for (int i = 0; i < COLS; i++) wd[r * COLS + i] = frand() * 0.1f;
-        quantize_row(GGML_TYPE_Q4_0, wd + r * COLS, q + (size_t)r * rb, COLS);
-        dequantize_row(GGML_TYPE_Q4_0, q + (size_t)r * rb, wd + r * COLS, COLS);
+        for (int i = 0; i < cols; i++) wd[r * cols + i] = frand() * 0.1f;
+        quantize_row(type, wd + r * cols, q + (size_t)r * rb, cols);
+        dequantize_row(type, q + (size_t)r * rb, wd + r * cols, cols);
     }
-    for (int i = 0; i < COLS * MAX_NT; i++) x[i] = frand();
-    uint32_t rt = qdot_repack_type_at(GGML_TYPE_Q4_0, ROWS, COLS, cpu_level_get());
-    if (rt) qdot_repack_as(rt, GGML_TYPE_Q4_0, q, packed, ROWS, COLS);
+    for (int i = 0; i < cols * MAX_NT; i++) x[i] = frand();
+    uint32_t rt = qdot_repack_type_at(type, ROWS, cols, cpu_level_get());
+    if (rt) qdot_repack_as(rt, type, q, packed, ROWS, cols);
     else memcpy(packed, q, rb * ROWS);
-    if (cpu_level_get() >= CPU_LEVEL_AVX512) assert_int_equal(rt, QDOT_Q4_0X64);
-    weight w = {.type = rt ? rt : GGML_TYPE_Q4_0, .n_cols = COLS, .n_rows = ROWS, .row_bytes = rb, .data = packed};
+    if (cpu_level_get() >= CPU_LEVEL_AVX512) assert_int_equal(rt, x64);
+    weight w = {.type = rt ? rt : type, .n_cols = cols, .n_rows = ROWS, .row_bytes = rb, .data = packed};
     const int nts[] = {1, 3, MAX_NT};
     for (int threads = 1; threads <= 3; threads++) {
         assert_int_equal(ops_set_threads(threads), 0);
@@ -120,8 +120,8 @@ static void test_grouped_rows(void **state) {
             for (int t = 0; t < nt; t++)
                 for (int64_t r = 0; r < ROWS; r++) {
                     double s = 0, a = 0;
-                    for (int i = 0; i < COLS; i++) {
-                        double p = (double)wd[r * COLS + i] * x[t * COLS + i];
+                    for (int i = 0; i < cols; i++) {
+                        double p = (double)wd[r * cols + i] * x[t * cols + i];
                         s += p;
                         a += fabs(p);
                     }
@@ -137,6 +137,12 @@ static void test_grouped_rows(void **state) {
     free(wd);
     free(x);
     free(out);
+}
+
+static void test_grouped_rows(void **state) {
+    (void)state;
+    grouped_rows(GGML_TYPE_Q4_0, 4096 + 128, QDOT_Q4_0X64);
+    grouped_rows(GGML_TYPE_Q8_0, 2048 + 128, QDOT_Q8_0X64);
 }
 
 /* op_swiglu at every SIMD level (AVX-512 and AVX2 with their own e^x)

@@ -41,7 +41,7 @@ static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
     return (int8_t)row[i] * (double)((const float *)(const void *)(row + n))[i / 256];
 }
 
-enum { NR_MAX = 64, NT = 6 }; /* weight rows at most (a whole QDOT_Q4_0X64 group), activation rows */
+enum { NR_MAX = 64, NT = 6 }; /* weight rows at most (a whole QDOT_Q4_0X64 / QDOT_Q8_0X64 group), activation rows */
 /* Weight rows of the matrix under test: a whole 16-row panel, or 64 rows
  * for the 64-row groups (check_groups). */
 static int NR = 16;
@@ -228,8 +228,19 @@ static void test_repacked(void **state) {
         check(GGML_TYPE_Q4_0, long_rows[i], true);
     }
     check_rows(GGML_TYPE_Q4_0, 4096, true, 16); /* the same rows as 16-row panels */
+    const int64_t long_q8_rows[] = {2048, 2048 + 128, 2048 + 256, 2048 + 384, 4864};
+    for (size_t i = 0; i < sizeof long_q8_rows / sizeof *long_q8_rows; i++) {
+        assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 64, long_q8_rows[i]), QDOT_Q8_0X64);
+        check(GGML_TYPE_Q8_0, long_q8_rows[i], true);
+    }
+    check_rows(GGML_TYPE_Q8_0, 2048, true, 16);
     NR = 16;
     assert_int_equal(qdot_panel_rows(QDOT_Q4_0X64), 64);
+    assert_int_equal(qdot_panel_rows(QDOT_Q8_0X64), 64);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 48, 2048), QDOT_Q8_0X16);
+    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 64, 2048 - 128), QDOT_Q8_0X16);
+    if (cpu_level_max() >= CPU_LEVEL_AVX2)
+        assert_int_equal(qdot_repack_type_at(GGML_TYPE_Q8_0, 64, 2048, CPU_LEVEL_AVX2), QDOT_Q8_0X16);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 48, 4096), QDOT_Q4_0X16);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 64, 4096 - 128), QDOT_Q4_0X16);
     if (cpu_level_max() >= CPU_LEVEL_AVX2) /* AVX2 has kernels for whole panels only */
