@@ -474,12 +474,14 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
 enum { X16_Q4_0, X16_Q8_0, X16_Q5_0 };
 /* x shifted left by s bits in each 16-bit lane (right by -s when s < 0). */
 AI __m512i shift16(__m512i x, const int s) { return s >= 0 ? _mm512_slli_epi16(x, s) : _mm512_srli_epi16(x, -s); }
+/* Bytes of one 128-element step of a panel of this kind (qdot.h). */
+AI size_t x16_step_bytes(const int kind) { return kind == X16_Q8_0 ? 2176 : kind == X16_Q5_0 ? 1408 : 1152; }
 /* Steps g0..g1-1 of one panel (step g0 at w, the rest following it) into
  * acc[t]. */
 AI void x16_steps(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, int64_t g0, int64_t g1, __m512 acc[4],
                   const int T, const int kind) {
     const int Q8 = kind == X16_Q8_0, Q5 = kind == X16_Q5_0;
-    const size_t step_bytes = Q8 ? 2176 : Q5 ? 1408 : 1152, kstride = Q5 ? 320 : 256;
+    const size_t step_bytes = x16_step_bytes(kind), kstride = Q5 ? 320 : 256;
     const int32_t offset = Q8 ? 128 : Q5 ? 16 : 8;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
     for (int64_t g = g0; g < g1; g++) {
@@ -544,7 +546,7 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
 AI void tile_x64(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
                  const int kind) {
     const int64_t ns = n / 128;
-    const size_t step_bytes = kind == X16_Q8_0 ? 2176 : 1152;
+    const size_t step_bytes = x16_step_bytes(kind);
     __m512 acc[4][4];
     for (int p = 0; p < 4; p++)
         for (int t = 0; t < T; t++) acc[p][t] = _mm512_setzero_ps();

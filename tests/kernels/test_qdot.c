@@ -43,7 +43,7 @@ static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
 
 enum { NR_MAX = 64, NT = 6 }; /* weight rows at most (a whole QDOT_Q4_0X64 / QDOT_Q8_0X64 group), activation rows */
 /* Weight rows of the matrix under test: a whole 16-row panel, or 64 rows
- * for the 64-row groups (check_groups). */
+ * while test_repacked checks the 64-row groups. */
 static int NR = 16;
 
 /* Set by test_extremes: activations of full magnitude (+-127 after
