@@ -18,7 +18,7 @@ qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
     case QDOT_Q4_K16: case QDOT_Q6_K16: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
-    case QDOT_Q4_0X16: case QDOT_Q8_0X16: case QDOT_Q5_0X16: case QDOT_Q4_0X64: case QDOT_Q8_0X64: return QDOT_ACT_Q8D;
+    case QDOT_Q4_0X16: case QDOT_Q8_0X16: case QDOT_Q5_0X16: case QDOT_Q4_0X64: case QDOT_Q5_0X64: case QDOT_Q8_0X64: return QDOT_ACT_Q8D;
     default: return QDOT_ACT_F32;
     }
 }
@@ -317,27 +317,34 @@ static void gemm_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
     }
 }
 
-/* True for the Q8_0 layouts of 16-row panels (QDOT_Q8_0X16, QDOT_Q8_0X64). */
-static bool x16_is_q8(uint32_t rtype) { return rtype == QDOT_Q8_0X16 || rtype == QDOT_Q8_0X64; }
+/* True for the 16-row panel layouts of 128-element steps: QDOT_Q4_0X16,
+ * QDOT_Q5_0X16, QDOT_Q8_0X16 and their 64-row groups. */
+static bool x16_kind(uint32_t rtype) { return (rtype & 0xF000) == 0x3000 || rtype == QDOT_Q8_0X16 || rtype == QDOT_Q4_0X16 || rtype == QDOT_Q5_0X16; }
 
-/* Bytes of one 128-element step of a QDOT_Q4_0X16, QDOT_Q5_0X16, QDOT_Q8_0X16, QDOT_Q4_0X64 or QDOT_Q8_0X64 panel. */
-static size_t x16_step_bytes(uint32_t rtype) { return x16_is_q8(rtype) ? 2176 : rtype == QDOT_Q5_0X16 ? 1408 : 1152; }
+/* True for the 64-row groups (QDOT_Q4_0X64, QDOT_Q5_0X64, QDOT_Q8_0X64). */
+static bool x16_grouped(uint32_t rtype) { return (rtype & 0xF000) == 0x3000; }
+
+/* True for the Q8_0 and Q5_0 layouts of 16-row panels (and their groups). */
+static bool x16_is_q8(uint32_t rtype) { return x16_kind(rtype) && (rtype & 0xFF) == GGML_TYPE_Q8_0; }
+static bool x16_is_q5(uint32_t rtype) { return x16_kind(rtype) && (rtype & 0xFF) == GGML_TYPE_Q5_0; }
+
+/* Bytes of one 128-element step of a 16-row panel layout. */
+static size_t x16_step_bytes(uint32_t rtype) { return x16_is_q8(rtype) ? 2176 : x16_is_q5(rtype) ? 1408 : 1152; }
 
 /* Step g of 16-row panel p (counted from w) of a 16-row panel type whose
  * rows have n elements and `row` bytes: panels one after another, or for
- * QDOT_Q4_0X64 and QDOT_Q8_0X64 interleaved by fours (qdot.h). */
+ * the 64-row groups interleaved by fours (qdot.h). */
 static const uint8_t *x16_step(uint32_t rtype, const uint8_t *w, size_t row, int64_t n, int64_t p, int64_t g) {
-    if (rtype == QDOT_Q4_0X64 || rtype == QDOT_Q8_0X64)
+    if (x16_grouped(rtype))
         return w + (size_t)(p / 4) * 64 * row + x16_step_bytes(rtype) * (size_t)qdot_x64_step_at((int)(p % 4), g, n / 128);
     return w + (size_t)p * 16 * row + x16_step_bytes(rtype) * (size_t)g;
 }
 
-/* Weight e (0..31) of block k of row r in a QDOT_Q4_0X16 (or
- * QDOT_Q4_0X64), QDOT_Q5_0X16 or QDOT_Q8_0X16 (or QDOT_Q8_0X64) step
- * (layout in qdot.h), as a signed value. */
+/* Weight e (0..31) of block k of row r in a step of a 16-row panel layout
+ * (qdot.h), as a signed value. */
 static int x16_weight(uint32_t rtype, const uint8_t *step, int k, int r, int e) {
     if (x16_is_q8(rtype)) return (int)step[128 + 512 * k + 64 * (e / 4) + 4 * r + e % 4] - 128;
-    if (rtype == QDOT_Q5_0X16) {
+    if (x16_is_q5(rtype)) {
         int v = (e % 16) / 4, i = e % 4;
         uint8_t byte = step[128 + 320 * k + 64 * v + 4 * r + i], hb = step[128 + 320 * k + 256 + 4 * r + i];
         int nib = e < 16 ? byte & 0x0F : byte >> 4, fifth = (hb >> (2 * v + (e < 16 ? 0 : 1))) & 1;
@@ -347,9 +354,9 @@ static int x16_weight(uint32_t rtype, const uint8_t *step, int k, int r, int e) 
     return (e < 16 ? byte & 0x0F : byte >> 4) - 8;
 }
 
-/* The scalar kernel of QDOT_Q4_0X16, QDOT_Q5_0X16, QDOT_Q8_0X16,
- * QDOT_Q4_0X64 and QDOT_Q8_0X64: each row's blocks read back from its panel, dotted with
- * QDOT_ACT_Q8D rows. */
+/* The scalar kernel of the 16-row panel layouts and their 64-row groups:
+ * each row's blocks read back from its panel, dotted with QDOT_ACT_Q8D
+ * rows. */
 static void gemm_x16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride,
                             int64_t n, float *out, size_t ldo, int nr, int nt, float *scratch) {
     (void)scratch;
@@ -376,8 +383,9 @@ uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
     if (type == GGML_TYPE_Q4_K) return n % 256 || n_rows % 16 ? 0 : QDOT_Q4_K16;
     if (type == GGML_TYPE_Q6_K) return n % 256 || n_rows % 16 ? 0 : QDOT_Q6_K16;
     if (n % 128) return 0;
-    if (type == GGML_TYPE_Q4_0 && n_rows % 64 == 0 && n >= QDOT_X64_MIN_COLS) return QDOT_Q4_0X64;
-    if (type == GGML_TYPE_Q8_0 && n_rows % 64 == 0 && n >= QDOT_X64_MIN_COLS_Q8) return QDOT_Q8_0X64;
+    if (type == GGML_TYPE_Q4_0 && n_rows % 64 == 0 && n >= QDOT_X64_MIN_COLS_Q4) return QDOT_Q4_0X64;
+    if (type == GGML_TYPE_Q8_0 && n_rows % 64 == 0) return QDOT_Q8_0X64;
+    if (type == GGML_TYPE_Q5_0 && n_rows % 64 == 0) return QDOT_Q5_0X64;
     if (type == GGML_TYPE_Q4_0 && n_rows % 16 == 0) return QDOT_Q4_0X16;
     if (type == GGML_TYPE_Q8_0 && n_rows % 16 == 0) return QDOT_Q8_0X16;
     if (type == GGML_TYPE_Q5_0 && n_rows % 16 == 0) return QDOT_Q5_0X16;
@@ -390,8 +398,7 @@ uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
 
 uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level) {
     uint32_t rt = level >= CPU_LEVEL_AVX2 ? qdot_repack_type(type, n_rows, n) : 0;
-    if (level == CPU_LEVEL_AVX2 && rt == QDOT_Q4_0X64) rt = QDOT_Q4_0X16; /* AVX2 walks whole panels */
-    if (level == CPU_LEVEL_AVX2 && rt == QDOT_Q8_0X64) rt = QDOT_Q8_0X16;
+    if (level == CPU_LEVEL_AVX2 && x16_grouped(rt)) rt = 0x2000 | (rt & 0xFF); /* AVX2 walks whole 16-row panels */
     if (level == CPU_LEVEL_AVX2 && qdot_gemm_avx2(rt) == NULL) rt = 0;
     return rt;
 }
@@ -466,7 +473,7 @@ int qdot_panel_rows(uint32_t type) {
     switch (type) {
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return 4;
     case QDOT_Q4_K16: case QDOT_Q6_K16: case QDOT_Q8_0X16: case QDOT_Q4_0X16: case QDOT_Q5_0X16: return 16;
-    case QDOT_Q4_0X64: case QDOT_Q8_0X64: return 64;
+    case QDOT_Q4_0X64: case QDOT_Q5_0X64: case QDOT_Q8_0X64: return 64;
     default: return 1;
     }
 }
@@ -477,7 +484,7 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
 
 void qdot_repack_as(uint32_t rt, uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
     assert(rt && (rt & 0xFF) == type);
-    if (rt == QDOT_Q8_0X16 || rt == QDOT_Q4_0X16 || rt == QDOT_Q5_0X16 || rt == QDOT_Q4_0X64 || rt == QDOT_Q8_0X64) {
+    if (x16_kind(rt)) {
         size_t bsz = qdot_block_bytes(type), row = (size_t)(n / 32) * bsz;
         for (int64_t p = 0; p < n_rows / 16; p++)
             for (int64_t b = 0; b < n / 32; b++) {
@@ -486,9 +493,9 @@ void qdot_repack_as(uint32_t rt, uint32_t type, const void *src, void *dst, int6
                 for (int r = 0; r < 16; r++) {
                     const uint8_t *blk = (const uint8_t *)src + (size_t)(16 * p + r) * row + bsz * (size_t)b;
                     memcpy(step + 32 * k + 2 * r, blk, 2);
-                    if (rt == QDOT_Q4_0X16 || rt == QDOT_Q4_0X64) {
+                    if ((rt & 0xFF) == GGML_TYPE_Q4_0) {
                         for (int v = 0; v < 4; v++) memcpy(step + 128 + 256 * k + 64 * v + 4 * r, blk + 2 + 4 * v, 4);
-                    } else if (rt == QDOT_Q5_0X16) {
+                    } else if (x16_is_q5(rt)) {
                         /* Q5_0 block: f16 d, u32 qh (bit e: fifth bit of element e), u8 qs[16] */
                         uint32_t qh;
                         memcpy(&qh, blk + 2, 4);
@@ -602,7 +609,7 @@ qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return gemm_q8k_scalar;
     case QDOT_Q4_K16: case QDOT_Q6_K16: return gemm_k16_scalar;
-    case QDOT_Q8_0X16: case QDOT_Q4_0X16: case QDOT_Q5_0X16: case QDOT_Q4_0X64: case QDOT_Q8_0X64: return gemm_x16_scalar;
+    case QDOT_Q8_0X16: case QDOT_Q4_0X16: case QDOT_Q5_0X16: case QDOT_Q4_0X64: case QDOT_Q5_0X64: case QDOT_Q8_0X64: return gemm_x16_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

@@ -106,18 +106,22 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  * of row r (v = 0..3; value = (nibble | bit << 4) - 16).
  * Every load of a step is a whole, aligned cache line.
  *
- * QDOT_Q4_0X64 and QDOT_Q8_0X64 are QDOT_Q4_0X16 and QDOT_Q8_0X16 for long
- * rows (n_rows % 64 == 0, and n >= QDOT_X64_MIN_COLS for Q4_0,
- * QDOT_X64_MIN_COLS_Q8 for Q8_0, where a 16-row panel outgrows L1): the
- * same steps, four 16-row panels (64 rows, a group) interleaved in blocks
- * of QDOT_X64_BLOCK steps: block c holds steps 4c..4c+3 (fewer in a last,
- * short block) of panel 0, then the same steps of panels 1, 2 and 3
- * (qdot_x64_step_at). A kernel walking a group block by block reads one
- * sequential stream and uses each 512 activation values four times while
- * they are in L1; with whole-row panels a row of thousands of values
- * leaves L1 before the next panel comes back to it, which cost 10-25% of a
+ * QDOT_Q4_0X64, QDOT_Q5_0X64 and QDOT_Q8_0X64 are QDOT_Q4_0X16,
+ * QDOT_Q5_0X16 and QDOT_Q8_0X16 where n_rows % 64 == 0, and for Q4_0
+ * n >= QDOT_X64_MIN_COLS_Q4 (the 16-row layouts are left for other
+ * matrices and for AVX2): the same steps, four 16-row panels (64 rows, a
+ * group) interleaved in blocks of QDOT_X64_BLOCK steps: block c holds
+ * steps 4c..4c+3 (fewer in a last, short block) of panel 0, then the same
+ * steps of panels 1, 2 and 3 (qdot_x64_step_at). A kernel walking a group
+ * block by block reads one sequential stream, uses each 512 activation
+ * values four times while they are in L1 and keeps four panels' sums in
+ * flight. With whole-row panels a row of thousands of values leaves L1
+ * before the next panel comes back to it, which cost 10-25% of a
  * one-token product's speed for Q4_0 (bench/RESULTS.md, sessions 15 and
- * 16).
+ * 16). Q8_0 and Q5_0, whose steps take more arithmetic, also stream short
+ * rows faster in groups (session 17: a one-thread token of qwen2.5-0.5b
+ * Q8_0, 896-column matrices, 0.886 -> 0.982 of the read); Q4_0's short
+ * rows measured level, so they keep 16-row panels.
  *
  * The 4-row panel types need n % 128 == 0 and use QDOT_ACT_Q8S activations: per 128 elements
  * i8 q[128] by position, then (after all n values) i32 c[n/8]: for each lane
@@ -126,12 +130,12 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  * for them take tiles of whole panels. */
 enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_K16 = 0x2000 | 12,
        QDOT_Q6_K16 = 0x2000 | 14, QDOT_Q8_0X16 = 0x2000 | 8, QDOT_Q4_0X16 = 0x2000 | 2, QDOT_Q5_0X16 = 0x2000 | 6,
-       QDOT_Q4_0X64 = 0x3000 | 2, QDOT_Q8_0X64 = 0x3000 | 8 };
+       QDOT_Q4_0X64 = 0x3000 | 2, QDOT_Q5_0X64 = 0x3000 | 6, QDOT_Q8_0X64 = 0x3000 | 8 };
 
-enum { QDOT_X64_BLOCK = 4, QDOT_X64_MIN_COLS = 4096, QDOT_X64_MIN_COLS_Q8 = 2048 };
+enum { QDOT_X64_BLOCK = 4, QDOT_X64_MIN_COLS_Q4 = 4096 };
 
-/* Where step g (128 elements) of panel p (0..3) lies in a QDOT_Q4_0X64 or
- * QDOT_Q8_0X64 group whose rows have ns steps, in units of steps. */
+/* Where step g (128 elements) of panel p (0..3) lies in a QDOT_Q4_0X64,
+ * QDOT_Q5_0X64 or QDOT_Q8_0X64 group whose rows have ns steps, in units of steps. */
 static inline int64_t qdot_x64_step_at(int p, int64_t g, int64_t ns) {
     int64_t c0 = g - g % QDOT_X64_BLOCK, len = ns - c0 < QDOT_X64_BLOCK ? ns - c0 : QDOT_X64_BLOCK;
     return 4 * c0 + p * len + (g - c0);

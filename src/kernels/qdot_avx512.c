@@ -539,8 +539,8 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
     for (int t = 0; t < T; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-/* out[t * ldo + r] for the 64 rows of a QDOT_Q4_0X64 or QDOT_Q8_0X64
- * group (kind X16_Q4_0 or X16_Q8_0) and T <= 4 rows: block by block, each
+/* out[t * ldo + r] for the 64 rows of a QDOT_Q4_0X64, QDOT_Q5_0X64 or
+ * QDOT_Q8_0X64 group (kind X16_Q4_0, X16_Q5_0 or X16_Q8_0) and T <= 4 rows: block by block, each
  * block's steps of the four panels in turn (the order they lie in), so the
  * block's activations stay in L1. */
 AI void tile_x64(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
@@ -563,6 +563,7 @@ AI void tile_x64(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
 #define tile_q8_0x64(...) tile_x64(__VA_ARGS__, X16_Q8_0)
 #define tile_q8_0x16(...) tile_x16(__VA_ARGS__, X16_Q8_0)
 #define tile_q5_0x16(...) tile_x16(__VA_ARGS__, X16_Q5_0)
+#define tile_q5_0x64(...) tile_x64(__VA_ARGS__, X16_Q5_0)
 
 /* Walks whole panels of ROWS rows in tiles of up to 4 tokens. */
 #define PANEL_WALK_ROWS(NAME, TILE, ROWS)                                                                                 \
@@ -589,6 +590,7 @@ PANEL_WALK_ROWS(gemm_q4_0x16, tile_q4_0x16, 16)
 PANEL_WALK_ROWS(gemm_q5_0x16, tile_q5_0x16, 16)
 PANEL_WALK_ROWS(gemm_q4_0x64, tile_q4_0x64, 64) /* 64-row groups */
 PANEL_WALK_ROWS(gemm_q8_0x64, tile_q8_0x64, 64)
+PANEL_WALK_ROWS(gemm_q5_0x64, tile_q5_0x64, 64)
 
 /* ---- repacked Q4_0 / Q8_0 (see qdot.h) ---------------------------------------------- */
 
@@ -839,6 +841,7 @@ qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype) {
     case QDOT_Q4_0X16: return gemm_q4_0x16;
     case QDOT_Q4_0X64: return gemm_q4_0x64;
     case QDOT_Q8_0X64: return gemm_q8_0x64;
+    case QDOT_Q5_0X64: return gemm_q5_0x64;
     case QDOT_Q5_0X16: return gemm_q5_0x16;
     default: return NULL; /* the float path: qdot_gemm_get */
     }

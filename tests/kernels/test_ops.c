@@ -88,9 +88,9 @@ static void test_fused_parts(void **state) {
     free(x);
 }
 
-/* One matrix of long rows of `type` in the loader's layout for this
- * processor (64-row groups of x64, QDOT_Q4_0X64 or QDOT_Q8_0X64, on
- * AVX-512): the rows are cut into tasks of whole groups at every thread
+/* One matrix of `type` in the loader's layout for this processor (64-row
+ * groups of x64, QDOT_Q4_0X64, QDOT_Q5_0X64 or QDOT_Q8_0X64, on AVX-512):
+ * the rows are cut into tasks of whole groups at every thread
  * count, for one token and for several. */
 static void grouped_rows(uint32_t type, int64_t cols, uint32_t x64) {
     enum { ROWS = 192 };
@@ -143,6 +143,9 @@ static void test_grouped_rows(void **state) {
     (void)state;
     grouped_rows(GGML_TYPE_Q4_0, 4096 + 128, QDOT_Q4_0X64);
     grouped_rows(GGML_TYPE_Q8_0, 2048 + 128, QDOT_Q8_0X64);
+    grouped_rows(GGML_TYPE_Q8_0, 128 * 7, QDOT_Q8_0X64);
+    grouped_rows(GGML_TYPE_Q5_0, 128 * 7, QDOT_Q5_0X64);
+    grouped_rows(GGML_TYPE_Q5_0, 4864, QDOT_Q5_0X64);
 }
 
 /* op_swiglu at every SIMD level (AVX-512 and AVX2 with their own e^x)

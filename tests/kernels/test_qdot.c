@@ -220,31 +220,24 @@ static void test_repacked(void **state) {
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 12, 32 * 9), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q5_0, 12, 32 * 9), 0);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 6, 1024), 0);
-    /* 64-row groups of long rows: whole blocks, and a last block of 1, 2 or 3 steps */
+    /* 64-row groups, of short rows and long: whole blocks, and a last block of 1, 2 or 3 steps */
     NR = 64;
-    const int64_t long_rows[] = {4096, 4096 + 128, 4864, 4096 + 384};
-    for (size_t i = 0; i < sizeof long_rows / sizeof *long_rows; i++) {
-        assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 64, long_rows[i]), QDOT_Q4_0X64);
-        check(GGML_TYPE_Q4_0, long_rows[i], true);
+    const uint32_t grouped[][3] = {{GGML_TYPE_Q4_0, QDOT_Q4_0X64, QDOT_Q4_0X16}, {GGML_TYPE_Q5_0, QDOT_Q5_0X64, QDOT_Q5_0X16},
+                                   {GGML_TYPE_Q8_0, QDOT_Q8_0X64, QDOT_Q8_0X16}}; /* type, 64-row groups, 16-row panels */
+    const int64_t group_cols[] = {128, 128 * 7, 2048, 2048 + 128, 2048 + 256, 4096 + 384, 4864};
+    for (size_t t = 0; t < sizeof grouped / sizeof *grouped; t++) {
+        for (size_t i = 0; i < sizeof group_cols / sizeof *group_cols; i++) {
+            bool short_q4 = grouped[t][0] == GGML_TYPE_Q4_0 && group_cols[i] < QDOT_X64_MIN_COLS_Q4;
+            assert_int_equal(qdot_repack_type(grouped[t][0], 64, group_cols[i]), short_q4 ? grouped[t][2] : grouped[t][1]);
+            check(grouped[t][0], group_cols[i], true);
+        }
+        check_rows(grouped[t][0], 2048, true, 16); /* the same rows as 16-row panels */
+        assert_int_equal(qdot_panel_rows(grouped[t][1]), 64);
+        assert_int_equal(qdot_repack_type(grouped[t][0], 48, 2048), grouped[t][2]);
+        if (cpu_level_max() >= CPU_LEVEL_AVX2) /* AVX2 has kernels for whole panels only */
+            assert_int_equal(qdot_repack_type_at(grouped[t][0], 64, 4096, CPU_LEVEL_AVX2), grouped[t][2]);
     }
-    check_rows(GGML_TYPE_Q4_0, 4096, true, 16); /* the same rows as 16-row panels */
-    const int64_t long_q8_rows[] = {2048, 2048 + 128, 2048 + 256, 2048 + 384, 4864};
-    for (size_t i = 0; i < sizeof long_q8_rows / sizeof *long_q8_rows; i++) {
-        assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 64, long_q8_rows[i]), QDOT_Q8_0X64);
-        check(GGML_TYPE_Q8_0, long_q8_rows[i], true);
-    }
-    check_rows(GGML_TYPE_Q8_0, 2048, true, 16);
     NR = 16;
-    assert_int_equal(qdot_panel_rows(QDOT_Q4_0X64), 64);
-    assert_int_equal(qdot_panel_rows(QDOT_Q8_0X64), 64);
-    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 48, 2048), QDOT_Q8_0X16);
-    assert_int_equal(qdot_repack_type(GGML_TYPE_Q8_0, 64, 2048 - 128), QDOT_Q8_0X16);
-    if (cpu_level_max() >= CPU_LEVEL_AVX2)
-        assert_int_equal(qdot_repack_type_at(GGML_TYPE_Q8_0, 64, 2048, CPU_LEVEL_AVX2), QDOT_Q8_0X16);
-    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 48, 4096), QDOT_Q4_0X16);
-    assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_0, 64, 4096 - 128), QDOT_Q4_0X16);
-    if (cpu_level_max() >= CPU_LEVEL_AVX2) /* AVX2 has kernels for whole panels only */
-        assert_int_equal(qdot_repack_type_at(GGML_TYPE_Q4_0, 64, 4096, CPU_LEVEL_AVX2), QDOT_Q4_0X16);
     check(GGML_TYPE_Q4_K, 1024, true); /* 16-row panels */
     check(GGML_TYPE_Q4_K, 256 * 3, true);
     assert_int_equal(qdot_repack_type(GGML_TYPE_Q4_K, 16, 1024), QDOT_Q4_K16);
