@@ -319,10 +319,12 @@ static void gemm_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
 
 /* True for the 16-row panel layouts of 128-element steps: QDOT_Q4_0X16,
  * QDOT_Q5_0X16, QDOT_Q8_0X16 and their 64-row groups. */
-static bool x16_kind(uint32_t rtype) { return (rtype & 0xF000) == 0x3000 || rtype == QDOT_Q8_0X16 || rtype == QDOT_Q4_0X16 || rtype == QDOT_Q5_0X16; }
+static bool x16_kind(uint32_t rtype) {
+    return (rtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64 || rtype == QDOT_Q8_0X16 || rtype == QDOT_Q4_0X16 || rtype == QDOT_Q5_0X16;
+}
 
 /* True for the 64-row groups (QDOT_Q4_0X64, QDOT_Q5_0X64, QDOT_Q8_0X64). */
-static bool x16_grouped(uint32_t rtype) { return (rtype & 0xF000) == 0x3000; }
+static bool x16_grouped(uint32_t rtype) { return (rtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64; }
 
 /* True for the Q8_0 and Q5_0 layouts of 16-row panels (and their groups). */
 static bool x16_is_q8(uint32_t rtype) { return x16_kind(rtype) && (rtype & 0xFF) == GGML_TYPE_Q8_0; }
@@ -398,7 +400,7 @@ uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
 
 uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level) {
     uint32_t rt = level >= CPU_LEVEL_AVX2 ? qdot_repack_type(type, n_rows, n) : 0;
-    if (level == CPU_LEVEL_AVX2 && x16_grouped(rt)) rt = 0x2000 | (rt & 0xFF); /* AVX2 walks whole 16-row panels */
+    if (level == CPU_LEVEL_AVX2 && x16_grouped(rt)) rt = QDOT_PANELS16 | (rt & 0xFF); /* AVX2 walks whole 16-row panels */
     if (level == CPU_LEVEL_AVX2 && qdot_gemm_avx2(rt) == NULL) rt = 0;
     return rt;
 }

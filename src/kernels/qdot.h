@@ -128,9 +128,12 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  * -8 x the sum of the 8 values lanes A and B hold (the Q4_0 offset, folded
  * into the integer sum), then f32 dl[n/8]: the lane's block scale. Kernels
  * for them take tiles of whole panels. */
-enum { QDOT_Q4_0R = 0x1000 | 2, QDOT_Q5_0R = 0x1000 | 6, QDOT_Q8_0R = 0x1000 | 8, QDOT_Q4_K16 = 0x2000 | 12,
-       QDOT_Q6_K16 = 0x2000 | 14, QDOT_Q8_0X16 = 0x2000 | 8, QDOT_Q4_0X16 = 0x2000 | 2, QDOT_Q5_0X16 = 0x2000 | 6,
-       QDOT_Q4_0X64 = 0x3000 | 2, QDOT_Q5_0X64 = 0x3000 | 6, QDOT_Q8_0X64 = 0x3000 | 8 };
+/* A repacked type is a layout family (the high bits) | the file's type. */
+enum { QDOT_PANELS4 = 0x1000, QDOT_PANELS16 = 0x2000, QDOT_GROUPS64 = 0x3000, QDOT_LAYOUT_MASK = 0xF000 };
+enum { QDOT_Q4_0R = QDOT_PANELS4 | 2, QDOT_Q5_0R = QDOT_PANELS4 | 6, QDOT_Q8_0R = QDOT_PANELS4 | 8, QDOT_Q4_K16 = QDOT_PANELS16 | 12,
+       QDOT_Q6_K16 = QDOT_PANELS16 | 14, QDOT_Q8_0X16 = QDOT_PANELS16 | 8, QDOT_Q4_0X16 = QDOT_PANELS16 | 2,
+       QDOT_Q5_0X16 = QDOT_PANELS16 | 6, QDOT_Q4_0X64 = QDOT_GROUPS64 | 2, QDOT_Q5_0X64 = QDOT_GROUPS64 | 6,
+       QDOT_Q8_0X64 = QDOT_GROUPS64 | 8 };
 
 enum { QDOT_X64_BLOCK = 4, QDOT_X64_MIN_COLS_Q4 = 4096 };
 
