@@ -327,19 +327,16 @@ static bool x16_kind(uint32_t rtype) {
 static bool x16_grouped(uint32_t rtype) { return (rtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64; }
 
 /* True for the Q8_0 and Q5_0 layouts of 16-row panels (and their groups). */
-static bool x16_is_q8(uint32_t rtype) { return x16_kind(rtype) && (rtype & 0xFF) == GGML_TYPE_Q8_0; }
-static bool x16_is_q5(uint32_t rtype) { return x16_kind(rtype) && (rtype & 0xFF) == GGML_TYPE_Q5_0; }
-
-/* Bytes of one 128-element step of a 16-row panel layout. */
-static size_t x16_step_bytes(uint32_t rtype) { return x16_is_q8(rtype) ? 2176 : x16_is_q5(rtype) ? 1408 : 1152; }
+static bool x16_is_q8(uint32_t rtype) { return x16_kind(rtype) && (rtype & QDOT_TYPE_MASK) == GGML_TYPE_Q8_0; }
+static bool x16_is_q5(uint32_t rtype) { return x16_kind(rtype) && (rtype & QDOT_TYPE_MASK) == GGML_TYPE_Q5_0; }
 
 /* Step g of 16-row panel p (counted from w) of a 16-row panel type whose
  * rows have n elements and `row` bytes: panels one after another, or for
  * the 64-row groups interleaved by fours (qdot.h). */
 static const uint8_t *x16_step(uint32_t rtype, const uint8_t *w, size_t row, int64_t n, int64_t p, int64_t g) {
     if (x16_grouped(rtype))
-        return w + (size_t)(p / 4) * 64 * row + x16_step_bytes(rtype) * (size_t)qdot_x64_step_at((int)(p % 4), g, n / 128);
-    return w + (size_t)p * 16 * row + x16_step_bytes(rtype) * (size_t)g;
+        return w + (size_t)(p / 4) * 64 * row + qdot_x16_step_bytes(rtype) * (size_t)qdot_x64_step_at((int)(p % 4), g, n / 128);
+    return w + (size_t)p * 16 * row + qdot_x16_step_bytes(rtype) * (size_t)g;
 }
 
 /* Weight e (0..31) of block k of row r in a step of a 16-row panel layout
@@ -400,7 +397,7 @@ uint32_t qdot_repack_type(uint32_t type, int64_t n_rows, int64_t n) {
 
 uint32_t qdot_repack_type_at(uint32_t type, int64_t n_rows, int64_t n, cpu_level level) {
     uint32_t rt = level >= CPU_LEVEL_AVX2 ? qdot_repack_type(type, n_rows, n) : 0;
-    if (level == CPU_LEVEL_AVX2 && x16_grouped(rt)) rt = QDOT_PANELS16 | (rt & 0xFF); /* AVX2 walks whole 16-row panels */
+    if (level == CPU_LEVEL_AVX2 && x16_grouped(rt)) rt = QDOT_PANELS16 | (rt & QDOT_TYPE_MASK); /* AVX2 walks whole 16-row panels */
     if (level == CPU_LEVEL_AVX2 && qdot_gemm_avx2(rt) == NULL) rt = 0;
     return rt;
 }
@@ -485,7 +482,7 @@ void qdot_repack(uint32_t type, const void *src, void *dst, int64_t n_rows, int6
 }
 
 void qdot_repack_as(uint32_t rt, uint32_t type, const void *src, void *dst, int64_t n_rows, int64_t n) {
-    assert(rt && (rt & 0xFF) == type);
+    assert(rt && (rt & QDOT_TYPE_MASK) == type);
     if (x16_kind(rt)) {
         size_t bsz = qdot_block_bytes(type), row = (size_t)(n / 32) * bsz;
         for (int64_t p = 0; p < n_rows / 16; p++)
@@ -495,7 +492,7 @@ void qdot_repack_as(uint32_t rt, uint32_t type, const void *src, void *dst, int6
                 for (int r = 0; r < 16; r++) {
                     const uint8_t *blk = (const uint8_t *)src + (size_t)(16 * p + r) * row + bsz * (size_t)b;
                     memcpy(step + 32 * k + 2 * r, blk, 2);
-                    if ((rt & 0xFF) == GGML_TYPE_Q4_0) {
+                    if ((rt & QDOT_TYPE_MASK) == GGML_TYPE_Q4_0) {
                         for (int v = 0; v < 4; v++) memcpy(step + 128 + 256 * k + 64 * v + 4 * r, blk + 2 + 4 * v, 4);
                     } else if (x16_is_q5(rt)) {
                         /* Q5_0 block: f16 d, u32 qh (bit e: fifth bit of element e), u8 qs[16] */

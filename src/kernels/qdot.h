@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "formats/ggml_types.h"
 #include "kernels/cpu.h"
 
 typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, QDOT_ACT_Q8D } qdot_act;
@@ -128,14 +129,22 @@ typedef enum qdot_act { QDOT_ACT_F32, QDOT_ACT_Q8B, QDOT_ACT_Q8K, QDOT_ACT_Q8S, 
  * -8 x the sum of the 8 values lanes A and B hold (the Q4_0 offset, folded
  * into the integer sum), then f32 dl[n/8]: the lane's block scale. Kernels
  * for them take tiles of whole panels. */
-/* A repacked type is a layout family (the high bits) | the file's type. */
-enum { QDOT_PANELS4 = 0x1000, QDOT_PANELS16 = 0x2000, QDOT_GROUPS64 = 0x3000, QDOT_LAYOUT_MASK = 0xF000 };
+/* A repacked type is a layout family (the high bits) | the file's type
+ * (QDOT_TYPE_MASK). */
+enum { QDOT_PANELS4 = 0x1000, QDOT_PANELS16 = 0x2000, QDOT_GROUPS64 = 0x3000, QDOT_LAYOUT_MASK = 0xF000, QDOT_TYPE_MASK = 0xFF };
 enum { QDOT_Q4_0R = QDOT_PANELS4 | 2, QDOT_Q5_0R = QDOT_PANELS4 | 6, QDOT_Q8_0R = QDOT_PANELS4 | 8, QDOT_Q4_K16 = QDOT_PANELS16 | 12,
        QDOT_Q6_K16 = QDOT_PANELS16 | 14, QDOT_Q8_0X16 = QDOT_PANELS16 | 8, QDOT_Q4_0X16 = QDOT_PANELS16 | 2,
        QDOT_Q5_0X16 = QDOT_PANELS16 | 6, QDOT_Q4_0X64 = QDOT_GROUPS64 | 2, QDOT_Q5_0X64 = QDOT_GROUPS64 | 6,
        QDOT_Q8_0X64 = QDOT_GROUPS64 | 8 };
 
 enum { QDOT_X64_BLOCK = 4, QDOT_X64_MIN_COLS_Q4 = 4096 };
+
+/* Bytes of one 128-element step of a 16-row panel (or 64-row group) of
+ * Q4_0, Q5_0 or Q8_0: `type` is the file's type or the repacked one. */
+static inline size_t qdot_x16_step_bytes(uint32_t type) {
+    type &= QDOT_TYPE_MASK;
+    return type == GGML_TYPE_Q8_0 ? 2176 : type == GGML_TYPE_Q5_0 ? 1408 : 1152;
+}
 
 /* Where step g (128 elements) of panel p (0..3) lies in a QDOT_Q4_0X64,
  * QDOT_Q5_0X64 or QDOT_Q8_0X64 group whose rows have ns steps, in units of steps. */

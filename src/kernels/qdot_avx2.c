@@ -208,12 +208,12 @@ AI void prefetch_ahead(const uint8_t *p, size_t len) {
 /* x shifted left by s bits in each 16-bit lane (right by -s when s < 0). */
 AI __m256i shift16(__m256i x, const int s) { return s >= 0 ? _mm256_slli_epi16(x, s) : _mm256_srli_epi16(x, -s); }
 
-enum { X16_Q4_0, X16_Q8_0, X16_Q5_0 };
+enum { X16_Q4_0 = GGML_TYPE_Q4_0, X16_Q8_0 = GGML_TYPE_Q8_0, X16_Q5_0 = GGML_TYPE_Q5_0 }; /* kinds: the file's types */
 
 AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int h0,
                  const int NH, const int T, const int kind) {
     const int Q8 = kind == X16_Q8_0, Q5 = kind == X16_Q5_0;
-    const size_t step_bytes = Q8 ? 2176 : Q5 ? 1408 : 1152, kstride = Q5 ? 320 : 256;
+    const size_t step_bytes = qdot_x16_step_bytes((uint32_t)kind), kstride = Q5 ? 320 : 256;
     const __m256i m4 = _mm256_set1_epi8(0x0F), m10 = _mm256_set1_epi8(0x10), ones = _mm256_set1_epi16(1),
                   c80 = _mm256_set1_epi8((char)0x80);
     __m256 acc[2][4];

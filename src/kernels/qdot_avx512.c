@@ -471,17 +471,15 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
  * fma with the 16 rows' scales. Q5_0 ors each quad's fifth bits (bits 2v
  * and 2v + 1 of the block's fifth-bit vector, same byte) in as 16. The
  * same steps for every T. */
-enum { X16_Q4_0, X16_Q8_0, X16_Q5_0 };
+enum { X16_Q4_0 = GGML_TYPE_Q4_0, X16_Q8_0 = GGML_TYPE_Q8_0, X16_Q5_0 = GGML_TYPE_Q5_0 }; /* kinds: the file's types */
 /* x shifted left by s bits in each 16-bit lane (right by -s when s < 0). */
 AI __m512i shift16(__m512i x, const int s) { return s >= 0 ? _mm512_slli_epi16(x, s) : _mm512_srli_epi16(x, -s); }
-/* Bytes of one 128-element step of a panel of this kind (qdot.h). */
-AI size_t x16_step_bytes(const int kind) { return kind == X16_Q8_0 ? 2176 : kind == X16_Q5_0 ? 1408 : 1152; }
 /* Steps g0..g1-1 of one panel (step g0 at w, the rest following it) into
  * acc[t]. */
 AI void x16_steps(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, int64_t g0, int64_t g1, __m512 acc[4],
                   const int T, const int kind) {
     const int Q8 = kind == X16_Q8_0, Q5 = kind == X16_Q5_0;
-    const size_t step_bytes = x16_step_bytes(kind), kstride = Q5 ? 320 : 256;
+    const size_t step_bytes = qdot_x16_step_bytes((uint32_t)kind), kstride = Q5 ? 320 : 256;
     const int32_t offset = Q8 ? 128 : Q5 ? 16 : 8;
     const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
     for (int64_t g = g0; g < g1; g++) {
@@ -546,7 +544,7 @@ AI void tile_x16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_
 AI void tile_x64(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T,
                  const int kind) {
     const int64_t ns = n / 128;
-    const size_t step_bytes = x16_step_bytes(kind);
+    const size_t step_bytes = qdot_x16_step_bytes((uint32_t)kind);
     __m512 acc[4][4];
     for (int p = 0; p < 4; p++)
         for (int t = 0; t < T; t++) acc[p][t] = _mm512_setzero_ps();
