@@ -12,13 +12,22 @@
 #include "kernels/qdot_tile.h"
 #include "kernels/quants.h"
 
+/* True for the 16-row panel layouts of 128-element steps: QDOT_Q4_0X16,
+ * QDOT_Q5_0X16, QDOT_Q8_0X16 and their 64-row groups. */
+static bool x16_kind(uint32_t rtype) {
+    return (rtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64 || rtype == QDOT_Q8_0X16 || rtype == QDOT_Q4_0X16 || rtype == QDOT_Q5_0X16;
+}
+
+/* True for the 64-row groups (QDOT_Q4_0X64, QDOT_Q5_0X64, QDOT_Q8_0X64). */
+static bool x16_grouped(uint32_t rtype) { return (rtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64; }
+
 qdot_act qdot_act_for(uint32_t wtype, int64_t n) {
+    if (x16_kind(wtype)) return QDOT_ACT_Q8D;
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return n % 32 == 0 ? QDOT_ACT_Q8B : QDOT_ACT_F32;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return n % 256 == 0 ? QDOT_ACT_Q8K : QDOT_ACT_F32;
     case QDOT_Q4_K16: case QDOT_Q6_K16: return QDOT_ACT_Q8K;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return QDOT_ACT_Q8S;
-    case QDOT_Q4_0X16: case QDOT_Q8_0X16: case QDOT_Q5_0X16: case QDOT_Q4_0X64: case QDOT_Q5_0X64: case QDOT_Q8_0X64: return QDOT_ACT_Q8D;
     default: return QDOT_ACT_F32;
     }
 }
@@ -317,15 +326,6 @@ static void gemm_k16_scalar(uint32_t wtype, const uint8_t *w, size_t w_stride, c
     }
 }
 
-/* True for the 16-row panel layouts of 128-element steps: QDOT_Q4_0X16,
- * QDOT_Q5_0X16, QDOT_Q8_0X16 and their 64-row groups. */
-static bool x16_kind(uint32_t rtype) {
-    return (rtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64 || rtype == QDOT_Q8_0X16 || rtype == QDOT_Q4_0X16 || rtype == QDOT_Q5_0X16;
-}
-
-/* True for the 64-row groups (QDOT_Q4_0X64, QDOT_Q5_0X64, QDOT_Q8_0X64). */
-static bool x16_grouped(uint32_t rtype) { return (rtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64; }
-
 /* True for the Q8_0 and Q5_0 layouts of 16-row panels (and their groups). */
 static bool x16_is_q8(uint32_t rtype) { return x16_kind(rtype) && (rtype & QDOT_TYPE_MASK) == GGML_TYPE_Q8_0; }
 static bool x16_is_q5(uint32_t rtype) { return x16_kind(rtype) && (rtype & QDOT_TYPE_MASK) == GGML_TYPE_Q5_0; }
@@ -469,10 +469,11 @@ static void repack_q6_k16(const uint8_t *src, size_t row, uint8_t *dst, int64_t 
 }
 
 int qdot_panel_rows(uint32_t type) {
+    if (x16_grouped(type)) return 64;
+    if (x16_kind(type)) return 16;
     switch (type) {
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return 4;
-    case QDOT_Q4_K16: case QDOT_Q6_K16: case QDOT_Q8_0X16: case QDOT_Q4_0X16: case QDOT_Q5_0X16: return 16;
-    case QDOT_Q4_0X64: case QDOT_Q5_0X64: case QDOT_Q8_0X64: return 64;
+    case QDOT_Q4_K16: case QDOT_Q6_K16: return 16;
     default: return 1;
     }
 }
@@ -604,11 +605,11 @@ GEMM_F32(gemm_f32_avx512, qdot_dot_f32_avx512)
 
 
 qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype) {
+    if (x16_kind(wtype)) return gemm_x16_scalar;
     switch (wtype) {
     case GGML_TYPE_Q4_0: case GGML_TYPE_Q5_0: case GGML_TYPE_Q8_0: return gemm_q8b_scalar;
     case GGML_TYPE_Q4_K: case GGML_TYPE_Q6_K: return gemm_q8k_scalar;
     case QDOT_Q4_K16: case QDOT_Q6_K16: return gemm_k16_scalar;
-    case QDOT_Q8_0X16: case QDOT_Q4_0X16: case QDOT_Q5_0X16: case QDOT_Q4_0X64: case QDOT_Q5_0X64: case QDOT_Q8_0X64: return gemm_x16_scalar;
     case QDOT_Q4_0R: case QDOT_Q5_0R: case QDOT_Q8_0R: return gemm_repacked_scalar;
     default: return NULL; /* the float path: qdot_gemm_get */
     }
