@@ -335,8 +335,15 @@ AI __m512 k16_accumulate(__m512 acc, __m512i isum, __m512i mo, __m512 d, __m512 
  * sub-block one dpbusd of 16 rows' weights with the 4 activations
  * broadcast; per sub-block one multiply by the 16 rows' scales; the
  * offsets sum m x (activation sums of 32) as four 16-bit multiply-adds of
- * (m[2i], m[2i+1]) pairs per super-block. The same steps for every T, so a
- * token's result does not depend on the batch it came in. */
+ * (m[2i], m[2i+1]) pairs per super-block. The high nibbles are used in
+ * place (x & 0xF0, 16 x the value: no shift, which AVX-512 runs on one
+ * port only on Intel cores), so the even sub-blocks' scales are taken x 16
+ * and d / 16: the sums are 16 x the true ones (at most 2^29), and scaling
+ * by a power of two leaves every rounding as it was. bench/kernels, one
+ * thread, this host's Xeon: 37.0 -> 39.6 GB/s in L2 at 256 x 2048, 64
+ * tokens 157.6 -> 163.7 GMAC/s (streaming from memory unchanged). The
+ * same steps for every T, so a token's result does not depend on the
+ * batch it came in. */
 AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m128i m3f = _mm_set1_epi8(0x3F), m03 = _mm_set1_epi8(0x03), m3c = _mm_set1_epi8(0x3C);
@@ -352,14 +359,14 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
             __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 64 + 32 * i));
             __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 80 + 32 * i));
             __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(step + 192 + 16 * i));
-            sc[2 * i] = _mm512_cvtepu8_epi32(_mm_and_si128(s0, m3f));
+            sc[2 * i] = _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(s0, m3f)), 4); /* x16: see below */
             sc[2 * i + 1] = _mm512_cvtepu8_epi32(_mm_and_si128(s1, m3f));
             __m128i mn0 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s0, 6), m03), _mm_and_si128(_mm_slli_epi16(h, 2), m3c));
             __m128i mn1 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s1, 6), m03), _mm_and_si128(_mm_srli_epi16(h, 2), m3c));
             __m256i pairs = _mm256_set_m128i(_mm_unpackhi_epi8(mn0, mn1), _mm_unpacklo_epi8(mn0, mn1));
             mp[i] = _mm512_cvtepu8_epi16(pairs); /* dword lane r: (m[r][2i], m[r][2i+1]) */
         }
-        __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
+        __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step)), _mm512_set1_ps(1.0f / 16));
         __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 32)));
         __m512i isum[4];
         for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
@@ -368,7 +375,7 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
             for (int t = 0; t < T; t++) ia[t] = ib[t] = _mm512_setzero_si512();
             for (int k = 0; k < 8; k++) {
                 __m512i x = _mm512_loadu_si512((const void *)(step + 256 + 512 * g + 64 * k));
-                __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+                __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_andnot_si512(m4, x);
                 for (int t = 0; t < T; t++) {
                     const uint8_t *a = act + (size_t)t * act_stride + 256 * b + 64 * g + 4 * k;
                     int32_t a0, a1;
