@@ -57,7 +57,7 @@ typedef struct read_job {
 
 static void read_task(void *arg, int64_t i) {
     read_job *j = arg;
-    j->sink[i] += readbw_sum(j->buf + (size_t)i * j->per, j->per, j->how.ahead, j->how.nta);
+    j->sink[i] += readbw_sum(j->buf + (size_t)i * j->per, j->per, j->how.ahead, j->how.nta, j->how.far);
 }
 
 /* One cross-core round trip measurement: the two items of a parallel step
@@ -219,7 +219,7 @@ int main(int argc, char **argv) {
     else
         printf("%s  threads %d  tg%d x %d: %.2f tokens/s (median token %.2f)  read %.2f GB/s (median pass, prefetch %zu B%s)  "
                "bound %.2f tokens/s  share %.0f%%  core-to-core round trip %.0f ns (10%%-90%%: %.0f-%.0f)%s\n",
-               path, threads, n_gen, rounds, mean, med_tps, bw, readbw_aheads[best_a].ahead, readbw_aheads[best_a].nta ? " nta" : "",
+               path, threads, n_gen, rounds, mean, med_tps, bw, readbw_aheads[best_a].ahead, readbw_aheads[best_a].nta ? " nta" : readbw_aheads[best_a].far ? " + L2" : "",
                bound, 100 * med_tps / bound, rt_med, rt_lo, rt_hi, sink == 1.5 ? " " : "");
     ops_set_threads(1);
     free(buf);

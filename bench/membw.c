@@ -35,12 +35,13 @@ typedef struct slice {
     size_t n;
     size_t ahead; /* software prefetch distance in bytes, 0 for none */
     int nta;      /* the hint is non-temporal (else into L1) */
+    size_t far;   /* with far > 0, also into L2 far bytes ahead (readbw.h) */
     double sink;
 } slice;
 
 static void *reader(void *arg) {
     slice *s = arg;
-    s->sink = readbw_sum(s->p, s->n, s->ahead, s->nta);
+    s->sink = readbw_sum(s->p, s->n, s->ahead, s->nta, s->far);
     return NULL;
 }
 
@@ -88,7 +89,7 @@ int main(int argc, char **argv) {
         for (size_t a = 0; a < READBW_N_AHEAD; a++) {
             double t0 = now_s();
             for (int i = 0; i < threads; i++) {
-                sl[i] = (slice){buf + (size_t)i * per, per, readbw_aheads[a].ahead, readbw_aheads[a].nta, 0};
+                sl[i] = (slice){buf + (size_t)i * per, per, readbw_aheads[a].ahead, readbw_aheads[a].nta, readbw_aheads[a].far, 0};
                 if (pthread_create(&tid[i], NULL, reader, &sl[i])) return 1;
             }
             for (int i = 0; i < threads; i++) pthread_join(tid[i], NULL);
@@ -99,7 +100,7 @@ int main(int argc, char **argv) {
         double *g = gb + a * (size_t)reps;
         double median = readbw_median(g, (size_t)reps), best = g[reps - 1]; /* g is sorted now */
         printf("threads %d  buffer %zu MiB  prefetch %5zu B ahead%s  read bandwidth %.2f GB/s (best of %d), median %.2f%s\n",
-               threads, mib, readbw_aheads[a].ahead, readbw_aheads[a].nta ? " (nta)" : "      ", best, reps, median, sink == 1.5 ? " " : "");
+               threads, mib, readbw_aheads[a].ahead, readbw_aheads[a].nta ? " (nta)" : readbw_aheads[a].far ? " (+L2)" : "      ", best, reps, median, sink == 1.5 ? " " : "");
         bound = best > bound ? best : bound;
         sustained = median > sustained ? median : sustained;
     }

@@ -8,17 +8,26 @@
 #include <immintrin.h>
 #endif
 
-const readbw_ahead readbw_aheads[READBW_N_AHEAD] = {{0, 0},     {2048, 0}, {4096, 0}, {8192, 0},
-                                                    {16384, 0}, {2048, 1}, {4096, 1}, {8192, 1}};
+const readbw_ahead readbw_aheads[READBW_N_AHEAD] = {{0, 0, 0},     {2048, 0, 0}, {4096, 0, 0},
+                                                    {8192, 0, 0},  {16384, 0, 0}, {2048, 1, 0},
+                                                    {4096, 1, 0},  {8192, 1, 0},  {2048, 0, 18432}};
 
 #if defined(__x86_64__)
+static volatile int g_pace = 1; /* read before each pair of hints: see readbw.h */
+
 /* Asks for the 256 bytes `ahead` bytes on from p: non-temporal (nta) or
- * into L1. The address is computed as an integer: it may lie past the
+ * into L1, and with far > 0 also into L2 from far bytes on, paced (see
+ * readbw.h). The address is computed as an integer: it may lie past the
  * buffer (a hint never faults). */
-static inline void prefetch256(const uint8_t *p, size_t ahead, int nta) {
-    uintptr_t a = (uintptr_t)p + ahead;
+static inline void prefetch256(const uint8_t *p, size_t ahead, int nta, size_t far) {
+    uintptr_t a = (uintptr_t)p + ahead, f = (uintptr_t)p + far;
     for (size_t o = 0; o < 256; o += 64) {
-        if (nta) _mm_prefetch((const char *)(a + o), _MM_HINT_NTA);
+        if (far) {
+            if (g_pace) {
+                _mm_prefetch((const char *)(a + o), _MM_HINT_T0);
+                _mm_prefetch((const char *)(f + o), _MM_HINT_T1);
+            }
+        } else if (nta) _mm_prefetch((const char *)(a + o), _MM_HINT_NTA);
         else _mm_prefetch((const char *)(a + o), _MM_HINT_T0);
     }
 }
@@ -26,10 +35,10 @@ static inline void prefetch256(const uint8_t *p, size_t ahead, int nta) {
 /* With ahead > 0, also asks for the line `ahead` bytes on before each load
  * (a single core keeps more lines in flight that way than the hardware
  * prefetcher alone asks for: the kernels do the same). */
-__attribute__((target("avx512f"))) static double sum512(const uint8_t *p, size_t n, size_t ahead, int nta) {
+__attribute__((target("avx512f"))) static double sum512(const uint8_t *p, size_t n, size_t ahead, int nta, size_t far) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i + 256 <= n; i += 256) {
-        if (ahead) prefetch256(p + i, ahead, nta);
+        if (ahead) prefetch256(p + i, ahead, nta, far);
         a0 = _mm512_add_ps(a0, _mm512_load_ps((const float *)(const void *)(p + i)));
         a1 = _mm512_add_ps(a1, _mm512_load_ps((const float *)(const void *)(p + i + 64)));
         a2 = _mm512_add_ps(a2, _mm512_load_ps((const float *)(const void *)(p + i + 128)));
@@ -40,10 +49,10 @@ __attribute__((target("avx512f"))) static double sum512(const uint8_t *p, size_t
 
 /* As sum512 with 256-bit loads, for AVX2 machines (the width their
  * kernels load with). */
-__attribute__((target("avx2"))) static double sum256(const uint8_t *p, size_t n, size_t ahead, int nta) {
+__attribute__((target("avx2"))) static double sum256(const uint8_t *p, size_t n, size_t ahead, int nta, size_t far) {
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i + 256 <= n; i += 256) {
-        if (ahead) prefetch256(p + i, ahead, nta);
+        if (ahead) prefetch256(p + i, ahead, nta, far);
         for (size_t o = 0; o < 256; o += 128) {
             a0 = _mm256_add_ps(a0, _mm256_load_ps((const float *)(const void *)(p + i + o)));
             a1 = _mm256_add_ps(a1, _mm256_load_ps((const float *)(const void *)(p + i + o + 32)));
@@ -70,13 +79,14 @@ static double sum_portable(const uint8_t *p, size_t n) {
     return (double)(a ^ b);
 }
 
-double readbw_sum(const uint8_t *p, size_t n, size_t ahead, int nta) {
+double readbw_sum(const uint8_t *p, size_t n, size_t ahead, int nta, size_t far) {
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f")) return sum512(p, n, ahead, nta);
-    if (__builtin_cpu_supports("avx2")) return sum256(p, n, ahead, nta);
+    if (__builtin_cpu_supports("avx512f")) return sum512(p, n, ahead, nta, far);
+    if (__builtin_cpu_supports("avx2")) return sum256(p, n, ahead, nta, far);
 #endif
     (void)ahead;
     (void)nta;
+    (void)far;
     return sum_portable(p, n);
 }
 

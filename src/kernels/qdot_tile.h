@@ -78,6 +78,26 @@ static inline __attribute__((always_inline)) void prefetch_stream_near_first(con
     for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(a + PREFETCH_L2_AHEAD + o), _MM_HINT_T1);
 }
 
+/* As prefetch_stream, but under CPU_PREFETCH_L1_L2 each line's pair of
+ * hints follows a fresh (volatile) read of the policy and a branch on it,
+ * which paces the hints among the kernel's own loads instead of issuing
+ * them in one burst. Measured on the Intel Xeon of session 20, one thread,
+ * bench/decode_bound in alternation: Q4_0 models 74% -> 93-94% of the read
+ * bound with the same hints at the same distances (bench/RESULTS.md); the
+ * mechanism is not confirmed (that VM has no performance counters). */
+static inline __attribute__((always_inline)) void prefetch_stream_paced(const uint8_t *p, size_t len) {
+    if (cpu_prefetch_mode != CPU_PREFETCH_L1_L2) {
+        prefetch_stream(p, len);
+        return;
+    }
+    uintptr_t a = (uintptr_t)p;
+    for (size_t o = 0; o < len; o += 64)
+        if (*(volatile cpu_prefetch *)&cpu_prefetch_mode == CPU_PREFETCH_L1_L2) {
+            _mm_prefetch((const char *)(a + PREFETCH_L1_AHEAD + o), _MM_HINT_T0);
+            _mm_prefetch((const char *)(a + PREFETCH_L2_AHEAD + o), _MM_HINT_T1);
+        }
+}
+
 /* The scale of an activation block whose largest magnitude is amax (values
  * become round(x / d) in [-127, 127]) and its inverse in *id (0 for an
  * all-zero block): one definition, so every level quantizes to the same
