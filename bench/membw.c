@@ -6,8 +6,9 @@
  * Each thread sums its own slice of a buffer far larger than the caches
  * with 512-bit loads (256-bit ones with AVX2 only, 64-bit ones on other
  * machines), plain and with software
- * prefetch at several distances, into L1 and non-temporal (the hints the
- * kernels' prefetch policies use, kernels/cpu.h), in REPS rounds that each
+ * prefetch at several distances, into L1 and non-temporal, and the
+ * kernels' paced pair of hints into L1 and L2 (the hints the kernels'
+ * prefetch policies use, kernels/cpu.h, bench/readbw.h), in REPS rounds that each
  * pass once through every distance; prints the best and the median of the
  * REPS passes in GB/s (10^9 bytes/s) for each, then two
  * summaries: the best single pass of all, and the sustained bandwidth, the

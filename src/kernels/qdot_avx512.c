@@ -493,7 +493,8 @@ AI void x16_steps(const uint8_t *w, const uint8_t *act, size_t act_stride, int64
     const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
     for (int64_t g = g0; g < g1; g++) {
         const uint8_t *step = w + (size_t)(g - g0) * step_bytes;
-        prefetch_stream_paced(step, step_bytes);
+        if (T == 1) prefetch_stream_paced(step, step_bytes);
+        else prefetch_stream(step, step_bytes); /* a batch re-reads the panel from cache */
         for (int k = 0; k < 4; k++) {
             const int64_t b = 4 * g + k;
             __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 32 * k)));

@@ -65,9 +65,9 @@ static inline __attribute__((always_inline)) void prefetch_stream(const uint8_t 
  * thread, llama-3.2-1b Q4_K_M, 72% -> 85% of the read bound (interleaved
  * hints 72-73%, far first 64-65%, bench/decode_bound in alternation);
  * Q4_0 and Q8_0 panels (steps of 1152 and 2176 bytes) measured 1-4 points
- * worse this way and keep prefetch_stream, as do the K-quant tiles of more
- * than one token (64 tokens of a Q4_K 8192 x 2048 matrix: 8-12% slower
- * this way). */
+ * worse this way (they use prefetch_stream_paced), and the K-quant tiles
+ * of more than one token keep prefetch_stream (64 tokens of a Q4_K 8192 x
+ * 2048 matrix: 8-12% slower this way). */
 static inline __attribute__((always_inline)) void prefetch_stream_near_first(const uint8_t *p, size_t len) {
     if (cpu_prefetch_mode != CPU_PREFETCH_L1_L2) {
         prefetch_stream(p, len);
@@ -81,10 +81,16 @@ static inline __attribute__((always_inline)) void prefetch_stream_near_first(con
 /* As prefetch_stream, but under CPU_PREFETCH_L1_L2 each line's pair of
  * hints follows a fresh (volatile) read of the policy and a branch on it,
  * which paces the hints among the kernel's own loads instead of issuing
- * them in one burst. Measured on the Intel Xeon of session 20, one thread,
- * bench/decode_bound in alternation: Q4_0 models 74% -> 93-94% of the read
- * bound with the same hints at the same distances (bench/RESULTS.md); the
- * mechanism is not confirmed (that VM has no performance counters). */
+ * them in one burst. Used by the one-token tiles of the 16-row panels and
+ * 64-row groups of Q4_0, Q5_0 and Q8_0 (tiles of more tokens re-read a
+ * panel from cache, where the pacing only costs: a Q8_0 pp512 fell from
+ * 1.18x llama.cpp's to 1.02x with it). Measured on the Intel Xeon of session 20 against
+ * prefetch_stream, same hints at the same distances, bench/decode_bound
+ * in alternation (share of the read bound then, 1 / 2 threads):
+ * llama-3.2-1b Q4_0 84% -> 92% / 79% -> 89%, qwen2.5-0.5b Q4_K_M (mostly
+ * Q5_0) 77% -> 92% / 75% -> 88%, llama-3.2-1b Q8_0 87% -> 100% / 87% ->
+ * 96% (bench/RESULTS.md). The mechanism is not confirmed: that VM has no
+ * performance counters. */
 static inline __attribute__((always_inline)) void prefetch_stream_paced(const uint8_t *p, size_t len) {
     if (cpu_prefetch_mode != CPU_PREFETCH_L1_L2) {
         prefetch_stream(p, len);
