@@ -19,7 +19,10 @@
  *
  * With -P A,B (policies l1l2, nta, none: kernels/cpu.h) the loader's
  * layout is timed under prefetch policy A and B call by call in turn, the
- * same way; -P A alone sets the policy (default: the processor's). */
+ * same way; -P A alone sets the policy (default: the processor's).
+ *
+ * With -L A,B (levels scalar, avx2, avx512, amx: kernels/cpu.h) the same
+ * way for two kernel levels that read the same layout (avx512 and amx). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,9 +54,9 @@ static float rnd(uint64_t *s) {
 int main(int argc, char **argv) {
     const char *tname = "Q4_0";
     int64_t rows = 32768, cols = 8192;
-    int nt = 1, threads = 1, reps = 20, huge = 0, group = 0, pf[2] = {-1, -1};
+    int nt = 1, threads = 1, reps = 20, huge = 0, group = 0, pf[2] = {-1, -1}, lv[2] = {-1, -1};
     int c;
-    while ((c = getopt(argc, argv, "T:r:c:n:t:R:g:P:Hh")) != -1) {
+    while ((c = getopt(argc, argv, "T:r:c:n:t:R:g:P:L:Hh")) != -1) {
         switch (c) {
         case 'T': tname = optarg; break;
         case 'r': rows = atol(optarg); break;
@@ -72,8 +75,17 @@ int main(int argc, char **argv) {
             }
             break;
         }
+        case 'L': {
+            char a[16] = "", b[16] = "";
+            if (sscanf(optarg, "%15[a-z0-9],%15[a-z0-9]", a, b) != 2 || (lv[0] = cpu_level_parse(a)) < 0 || (lv[1] = cpu_level_parse(b)) < 0) {
+                fprintf(stderr, "kernels: -L %s: two levels of scalar, avx2, avx512, amx\n", optarg);
+                return 2;
+            }
+            break;
+        }
         default:
-            fprintf(stderr, "usage: kernels [-T TYPE] [-r ROWS] [-c COLS] [-n TOKENS] [-t THREADS] [-R REPS] [-g GROUP] [-P POLICY[,POLICY]]\n");
+            fprintf(stderr, "usage: kernels [-T TYPE] [-r ROWS] [-c COLS] [-n TOKENS] [-t THREADS] [-R REPS] [-g GROUP] [-P POLICY[,POLICY]] "
+                            "[-L LEVEL,LEVEL]\n");
             return 2;
         }
     }
@@ -119,9 +131,25 @@ int main(int argc, char **argv) {
     const weight *ws[2] = {&w, &w2};
     int nv = 1;
     uint8_t *wr2 = NULL;
-    if (group > 0 && pf[1] >= 0) {
-        fprintf(stderr, "kernels: -g and -P A,B each compare two ways: give one\n");
+    if ((group > 0) + (pf[1] >= 0) + (lv[0] >= 0) > 1) {
+        fprintf(stderr, "kernels: -g, -P A,B and -L A,B each compare two ways: give one\n");
         return 2;
+    }
+    /* each variant's kernel level: -L, else the one in use */
+    cpu_level vlv[2] = {cpu_level_get(), cpu_level_get()};
+    if (lv[0] >= 0) {
+        for (int v = 0; v < 2; v++) {
+            if ((int)cpu_level_set((cpu_level)lv[v]) != lv[v]) {
+                fprintf(stderr, "kernels: -L: this processor has no %s\n", cpu_level_name((cpu_level)lv[v]));
+                return 2;
+            }
+            vlv[v] = (cpu_level)lv[v];
+            if (qdot_repack_type_at((uint32_t)type, rows, cols, vlv[v]) != rt) {
+                fprintf(stderr, "kernels: -L: %s reads another layout of this matrix\n", cpu_level_name(vlv[v]));
+                return 2;
+            }
+        }
+        nv = 2;
     }
     /* each variant's prefetch policy: -P, else the processor's */
     cpu_prefetch vpf[2] = {pf[0] >= 0 ? (cpu_prefetch)pf[0] : cpu_prefetch_get(), pf[1] >= 0 ? (cpu_prefetch)pf[1] : cpu_prefetch_get()};
@@ -149,6 +177,7 @@ int main(int argc, char **argv) {
     for (int r = 0; r <= reps; r++) /* the first round is a warm-up */
         for (int v = 0; v < nv; v++) {
             cpu_prefetch_set(vpf[v]);
+            cpu_level_set(vlv[v]);
             double t0 = now_s();
             if (op_matmul(out, ws[v], x, nt)) return 1;
             double dt = now_s() - t0;
@@ -160,9 +189,9 @@ int main(int argc, char **argv) {
         double t = nv == 2 ? total[v] / reps : best[v];
         char layout[64] = "";
         if (nv == 2 && group > 0) snprintf(layout, sizeof layout, ", panels of %d rows, mean", qdot_panel_rows(ws[v]->type));
-        else if (nv == 2) snprintf(layout, sizeof layout, ", prefetch %s, mean", cpu_prefetch_name(vpf[v]));
-        printf("%s %s %lldx%lld tokens %d threads %d%s: %.3f ms  %.2f GB/s weights  %.1f GMAC/s\n", tname,
-               cpu_level_name(cpu_level_get()), (long long)rows, (long long)cols, nt, threads, layout, t * 1e3,
+        else if (nv == 2 && lv[0] < 0) snprintf(layout, sizeof layout, ", prefetch %s, mean", cpu_prefetch_name(vpf[v]));
+        else if (nv == 2) snprintf(layout, sizeof layout, ", mean");
+        printf("%s %s %lldx%lld tokens %d threads %d%s: %.3f ms  %.2f GB/s weights  %.1f GMAC/s\n", tname, cpu_level_name(vlv[v]), (long long)rows, (long long)cols, nt, threads, layout, t * 1e3,
                (double)bytes / t / 1e9, (double)rows * (double)cols * nt / t / 1e9);
     }
     free(wr2);

@@ -6,6 +6,8 @@
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 
 static int g_level = -1; /* -1: not yet decided */
@@ -17,6 +19,30 @@ static bool has_f16c(void) {
     unsigned a, b, c, d;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
 }
+
+/* AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24 and 25), tile state
+ * saved by the operating system (XCR0 bits 17 and 18), and on Linux the
+ * process's permission to use tile data, which the kernel grants only on
+ * request (arch_prctl ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA). Asks
+ * once; returns whether tiles may be used. */
+static bool amx_usable(void) {
+    static int usable = -1;
+    if (usable >= 0) return usable;
+    unsigned a, b, c, d;
+    usable = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25))) return false;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false; /* OSXSAVE: xgetbv may be used */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    if ((lo & (3u << 17)) != (3u << 17)) return false;
+#if defined(__linux__) && defined(SYS_arch_prctl)
+    enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return false;
+#endif
+    usable = 1;
+    return true;
+}
 #endif
 
 cpu_level cpu_level_max(void) {
@@ -25,7 +51,7 @@ cpu_level cpu_level_max(void) {
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("fma") &&
         has_f16c())
-        return CPU_LEVEL_AVX512;
+        return amx_usable() ? CPU_LEVEL_AMX : CPU_LEVEL_AVX512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c())
         return CPU_LEVEL_AVX2;
 #endif
@@ -37,6 +63,7 @@ int cpu_level_parse(const char *s) {
     if (strcmp(s, "scalar") == 0) return CPU_LEVEL_SCALAR;
     if (strcmp(s, "avx2") == 0) return CPU_LEVEL_AVX2;
     if (strcmp(s, "avx512") == 0) return CPU_LEVEL_AVX512;
+    if (strcmp(s, "amx") == 0) return CPU_LEVEL_AMX;
     return -1;
 }
 
@@ -59,6 +86,7 @@ const char *cpu_level_name(cpu_level l) {
     case CPU_LEVEL_SCALAR: return "scalar";
     case CPU_LEVEL_AVX2: return "avx2";
     case CPU_LEVEL_AVX512: return "avx512";
+    case CPU_LEVEL_AMX: return "amx";
     }
     return "?";
 }

@@ -621,7 +621,8 @@ qdot_gemm_fn qdot_gemm_get(uint32_t wtype, cpu_level level) {
         return level >= CPU_LEVEL_AVX512 ? gemm_f32_avx512 : level >= CPU_LEVEL_AVX2 ? gemm_f32_avx2 : gemm_f32_scalar;
     }
     qdot_gemm_fn f = NULL;
-    if (level >= CPU_LEVEL_AVX512) f = qdot_gemm_avx512(wtype);
+    if (level >= CPU_LEVEL_AMX) f = qdot_gemm_amx(wtype);
+    if (!f && level >= CPU_LEVEL_AVX512) f = qdot_gemm_avx512(wtype);
     if (!f && level >= CPU_LEVEL_AVX2) f = qdot_gemm_avx2(wtype);
     if (!f) f = qdot_gemm_scalar(wtype);
     return f;

@@ -202,6 +202,7 @@ qdot_gemm_fn qdot_gemm_get(uint32_t wtype, cpu_level level);
 qdot_gemm_fn qdot_gemm_scalar(uint32_t wtype);
 qdot_gemm_fn qdot_gemm_avx2(uint32_t wtype);
 qdot_gemm_fn qdot_gemm_avx512(uint32_t wtype);
+qdot_gemm_fn qdot_gemm_amx(uint32_t wtype);
 
 /* Float dot products of the float path, per level. */
 float qdot_dot_f32_avx2(const float *a, const float *b, int64_t n);

@@ -41,7 +41,10 @@ static double act_value(qdot_act f, const uint8_t *row, int64_t n, int64_t i) {
     return (int8_t)row[i] * (double)((const float *)(const void *)(row + n))[i / 256];
 }
 
-enum { NR_MAX = 64, NT = 6 }; /* weight rows at most (a whole QDOT_Q4_0X64 / QDOT_Q8_0X64 group), activation rows */
+enum { NR_MAX = 64, NT = 35 }; /* weight rows at most (a whole QDOT_Q4_0X64 / QDOT_Q8_0X64 group), activation rows */
+/* Activation row counts tried: every tile of up to 4 rows and its edges,
+ * and whole 16-row AMX tiles with and without rows left over. */
+static const int k_nts[] = {1, 2, 3, 4, 5, 6, 16, 17, 32, 35};
 /* Weight rows of the matrix under test: a whole 16-row panel, or 64 rows
  * while test_repacked checks the 64-row groups. */
 static int NR = 16;
@@ -160,7 +163,8 @@ static void check_rows(uint32_t type, int64_t n, bool repack, int group) {
         assert_non_null(g);
         /* every sub-range, so tile edges of all sizes are exercised */
         for (int nr = qdot_panel_rows(ktype); nr <= NR; nr += repack ? qdot_panel_rows(ktype) : 3) /* whole panels */
-            for (int nt = 1; nt <= NT; nt++) {
+            for (size_t ni = 0; ni < sizeof k_nts / sizeof *k_nts; ni++) {
+                const int nt = k_nts[ni];
                 float out[NT][NR_MAX];
                 memset(out, 0xff, sizeof out);
                 g(ktype, wk, wrow, aq, arow, n, &out[0][0], NR_MAX, nr, nt, scratch);

@@ -1,0 +1,189 @@
+/* qdot_amx.c - batched products of Q8_0 16-row panels on Intel AMX tiles
+ * (AMX-TILE and AMX-INT8, with the AVX-512 of CPU_LEVEL_AVX512). Compiled
+ * with those instruction sets enabled; called only at CPU_LEVEL_AMX.
+ *
+ * A QDOT_Q8_0X16 block of 16 rows (qdot.h) is already the operand layout
+ * the tile multiply wants for its second matrix: 8 lines of 64 bytes, line
+ * v holding elements 4v..4v+3 of each of the 16 rows. So per block and per
+ * 16 activation rows one TDPBSSD computes the 16 x 16 integer block dot
+ * products that the AVX-512 kernel builds from 128 VNNI instructions: the
+ * activation tile is 16 rows of the block's 32 signed bytes, read in place
+ * at the rows' stride; the weights, stored + 128 for VNNI's unsigned
+ * operand, are flipped back to signed bytes (xor 0x80) into a 512-byte
+ * buffer on the way. The block's scales still differ per row and per
+ * activation row, so each block's 16 x 16 sums are stored, converted and
+ * multiplied into 16 float accumulators (one per activation row, lane r =
+ * weight row r) as the AVX-512 kernel does: cvt(sum) x (d_w x d_a) + acc,
+ * the same operations in the same order, so the two give the same bits.
+ *
+ * Activation rows that do not fill a 16-row tile, and products of fewer
+ * than 16 rows (a generated token), go to the AVX-512 kernels. */
+#include "kernels/qdot.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "formats/ggml_types.h"
+
+#define AI static inline __attribute__((always_inline))
+
+enum { AMX_ROWS = 16 }; /* activation rows per tile, and weight rows per panel */
+
+/* The 64-byte operand of LDTILECFG (palette 1). */
+typedef struct amx_tile_config {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16]; /* bytes per row of tile i */
+    uint8_t rows[16];
+} amx_tile_config;
+
+/* Tiles: 0 and 1 weights (8 x 64 bytes), 2 and 3 activations (16 x 32),
+ * 4 to 7 sums (16 x 16 i32): the four blocks of a step use sums tiles 4 to
+ * 7 in turn, so two blocks' multiplies run while the sums of the two
+ * before them are converted. */
+static void amx_configure(void) {
+    amx_tile_config c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    for (int i = 0; i < 2; i++) {
+        c.rows[i] = 8, c.colsb[i] = 64;
+        c.rows[2 + i] = AMX_ROWS, c.colsb[2 + i] = 32;
+    }
+    for (int i = 4; i < 8; i++) c.rows[i] = AMX_ROWS, c.colsb[i] = 64;
+    _tile_loadconfig(&c);
+}
+
+/* The tile intrinsics take tile numbers as literal digits: these pass
+ * their arguments through one macro expansion first. */
+#define TILE_LOAD(t, p, s) _tile_loadd(t, p, s)
+#define TILE_STORE(t, p, s) _tile_stored(t, p, s)
+#define TILE_ZERO(t) _tile_zero(t)
+#define TILE_DPBSUD(c, a, b) _tile_dpbsud(c, a, b)
+
+/* The 16 x 16 block dot products of block b (weights of the panel at q,
+ * 512 bytes, stored + 128) with the 16 activation rows at act into sums,
+ * through tiles TW (weights), TA (activations) and TC (sums): signed
+ * activations times unsigned weights, so 128 x the activation block's sum
+ * is still to be taken off. */
+#define AMX_BLOCK_DOTS(TW, TA, TC, q, act, act_stride, b, sums)                                                        \
+    do {                                                                                                               \
+        TILE_LOAD(TW, q, 64);                                                                                          \
+        TILE_LOAD(TA, (act) + 32 * (b), (long)(act_stride));                                                           \
+        TILE_ZERO(TC);                                                                                                 \
+        TILE_DPBSUD(TC, TA, TW);                                                                                       \
+        TILE_STORE(TC, sums, 64);                                                                                      \
+    } while (0)
+
+/* The activation side of every block for one tile of 16 activation rows,
+ * gathered once so that converting a block's sums reads one line pair:
+ * for block b, tab[32 b + t] = d_a of row t (f32) and tab[32 b + 16 + t] =
+ * -128 x s_a of row t (i32; s_a the block's sum of activations). n / 32
+ * blocks x 128 bytes = 4n bytes: the gemm's scratch. */
+static void amx_gather_act(const uint8_t *act, size_t act_stride, int64_t n, uint32_t *tab) {
+    for (int t = 0; t < AMX_ROWS; t++) {
+        const uint8_t *row = act + (size_t)t * act_stride;
+        for (int64_t b = 0; b < n / 32; b++) {
+            int32_t sa;
+            memcpy(&tab[32 * b + t], row + n + 4 * b, 4);
+            memcpy(&sa, row + n + n / 8 + 4 * b, 4);
+            tab[32 * b + 16 + t] = (uint32_t)sa * (uint32_t)-128; /* -128 s_a, wrapping as the AVX-512 kernel's does */
+        }
+    }
+}
+
+/* acc[t] += cvt(sums[t] - 128 s_a[t]) x (d x d_a[t]) for the 16 activation
+ * rows of block b, tab the block's 32 entries of amx_gather_act. */
+#define AMX_BLOCK_SCALE(sums, d, tab)                                                                                  \
+    do {                                                                                                               \
+        const __m512 d_ = (d);                                                                                         \
+        AMX_ROW_SCALE(sums, d_, tab, 0), AMX_ROW_SCALE(sums, d_, tab, 1), AMX_ROW_SCALE(sums, d_, tab, 2);             \
+        AMX_ROW_SCALE(sums, d_, tab, 3), AMX_ROW_SCALE(sums, d_, tab, 4), AMX_ROW_SCALE(sums, d_, tab, 5);             \
+        AMX_ROW_SCALE(sums, d_, tab, 6), AMX_ROW_SCALE(sums, d_, tab, 7), AMX_ROW_SCALE(sums, d_, tab, 8);             \
+        AMX_ROW_SCALE(sums, d_, tab, 9), AMX_ROW_SCALE(sums, d_, tab, 10), AMX_ROW_SCALE(sums, d_, tab, 11);           \
+        AMX_ROW_SCALE(sums, d_, tab, 12), AMX_ROW_SCALE(sums, d_, tab, 13), AMX_ROW_SCALE(sums, d_, tab, 14);          \
+        AMX_ROW_SCALE(sums, d_, tab, 15);                                                                              \
+    } while (0)
+#define AMX_ROW_SCALE(sums, d, tab, t)                                                                                 \
+    (acc##t = _mm512_fmadd_ps(                                                                                         \
+         _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_load_si512((const void *)((sums) + 16 * (t))),                     \
+                                             _mm512_set1_epi32((int32_t)(tab)[16 + (t)]))),                            \
+         _mm512_mul_ps(d, _mm512_set1_ps(tab_f32((tab) + (t)))), acc##t))
+
+/* The f32 stored in the table entry at p. */
+AI float tab_f32(const uint32_t *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+/* out[t * ldo + r] for the 16 rows of one panel and 16 QDOT_ACT_Q8D rows
+ * (tab: their amx_gather_act table). Step g of the panel lies at w +
+ * step_at(g) (qdot_x64_step_at for a row of a 64-row group, else g), x
+ * 2176 bytes. The accumulators are 16 named variables: an array of them,
+ * written around the tile stores (which clobber memory), stayed in memory. */
+static void amx_tile_q8_0(const uint8_t *w, int p, int grouped, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab,
+                          float *out, size_t ldo) {
+    _Alignas(64) int32_t sums[4][AMX_ROWS * 16]; /* blocks 4g + k of step g in sums[k] */
+    const int64_t ns = n / 128;
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
+    __m512 acc8 = acc0, acc9 = acc0, acc10 = acc0, acc11 = acc0, acc12 = acc0, acc13 = acc0, acc14 = acc0, acc15 = acc0;
+#define STEP_AT(g) (w + 2176 * (size_t)(grouped ? qdot_x64_step_at(p, g, ns) : (g)))
+#define SCALE(k, step, b) AMX_BLOCK_SCALE(sums[k], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)((step) + 32 * (k)))), tab + 32 * (b))
+    /* software pipelined: the multiplies of blocks 0 and 1 of a step are
+     * issued before the sums of blocks 2 and 3 of the step before are
+     * converted, and those of 2 and 3 before the sums of 0 and 1 are */
+    const uint8_t *prev = NULL;
+    for (int64_t g = 0; g < ns; g++) {
+        const uint8_t *step = STEP_AT(g);
+        const int64_t b = 4 * g;
+        AMX_BLOCK_DOTS(0, 2, 4, step + 128, act, act_stride, b, sums[0]);
+        AMX_BLOCK_DOTS(1, 3, 5, step + 128 + 512, act, act_stride, b + 1, sums[1]);
+        if (prev) {
+            SCALE(2, prev, b - 2);
+            SCALE(3, prev, b - 1);
+        }
+        AMX_BLOCK_DOTS(0, 2, 6, step + 128 + 1024, act, act_stride, b + 2, sums[2]);
+        AMX_BLOCK_DOTS(1, 3, 7, step + 128 + 1536, act, act_stride, b + 3, sums[3]);
+        SCALE(0, step, b);
+        SCALE(1, step, b + 1);
+        prev = step;
+    }
+    if (prev) {
+        SCALE(2, prev, 4 * ns - 2);
+        SCALE(3, prev, 4 * ns - 1);
+    }
+#undef SCALE
+#undef STEP_AT
+    const __m512 accs[AMX_ROWS] = {acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11, acc12, acc13, acc14, acc15};
+    for (int t = 0; t < AMX_ROWS; t++) _mm512_storeu_ps(out + (size_t)t * ldo, accs[t]);
+}
+
+/* The qdot_gemm_fn of QDOT_Q8_0X16 and QDOT_Q8_0X64: whole 16-activation-
+ * row tiles here, the rest by the AVX-512 kernel. */
+static void gemm_q8_0_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, float *out,
+                          size_t ldo, int nr, int nt, float *scratch) {
+    const int grouped = (wtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64, rows = grouped ? 64 : 16;
+    const int nt16 = nt / AMX_ROWS * AMX_ROWS;
+    if (nt16 > 0) {
+        amx_configure();
+        uint32_t *tab = (uint32_t *)(void *)scratch; /* 4n bytes: amx_gather_act */
+        for (int t = 0; t < nt16; t += AMX_ROWS) {
+            amx_gather_act(act + (size_t)t * act_stride, act_stride, n, tab);
+            for (int r = 0; r + rows <= nr; r += rows)
+                for (int p = 0; p < rows / 16; p++)
+                    amx_tile_q8_0(w + (size_t)r * w_stride, p, grouped, act + (size_t)t * act_stride, act_stride, n, tab,
+                                  out + (size_t)t * ldo + (size_t)r + 16 * (size_t)p, ldo);
+        }
+        _tile_release();
+    }
+    if (nt16 < nt)
+        qdot_gemm_avx512(wtype)(wtype, w, w_stride, act + (size_t)nt16 * act_stride, act_stride, n, out + (size_t)nt16 * ldo, ldo, nr,
+                                nt - nt16, scratch);
+}
+
+qdot_gemm_fn qdot_gemm_amx(uint32_t wtype) {
+    switch (wtype) {
+    case QDOT_Q8_0X16:
+    case QDOT_Q8_0X64: return gemm_q8_0_amx;
+    default: return NULL;
+    }
+}
