@@ -15,7 +15,9 @@
 # generation tests it also prints each engine's share of the memory-bandwidth
 # bound, model bytes x tokens/s over the read bandwidth. airlock's comes
 # from build/decode_bound, which reads a buffer of the model's size after
-# every generated token, on the same threads, so the generation and the
+# every generated token, on the same threads (with plain read loops, or
+# streamed through the one-token Q8_0 and Q4_0 products, whichever reads
+# fastest), so the generation and the
 # reading it is held to share the same seconds of a shared host (median
 # token against median read pass). llama.cpp's, for comparison only, is
 # held to build/membw's sustained reading (the highest median of its

@@ -10,7 +10,11 @@
  * thread pool (in READ_SLICES slices of a few MB that the threads take in
  * turn, so a thread slow to wake reads less rather than leaving its share
  * unread until it does), with the prefetch
- * distances of bench/membw in turn, one distance per token. So the
+ * distances of bench/membw in turn, one distance per token, and in the same
+ * rotation by the one-token products of the kernels that stream fastest,
+ * Q8_0 and Q4_0 matrices in the loader's layout over the same buffer (on
+ * the Intel Xeon of session 20 the kernels read up to 5% faster than any
+ * plain read loop, and a bound below what code reads is no bound). So the
  * generation and the reading it is held to share every slow and fast
  * spell of a shared host, which readings taken before and after a run
  * cannot promise (bench/RESULTS.md, session 13: on a virtual machine whose
@@ -20,7 +24,8 @@
  *
  * Prints tokens/s two ways, the mean over rounds of tokens / seconds (as
  * `airlock bench` reports it) and one over the median token's seconds; the
- * read bandwidth (the highest over distances of the median pass); the
+ * read bandwidth (the highest over the loops and products of the median
+ * pass); the
  * bound (that bandwidth over the model's weight bytes: every weight is read
  * once per token) and the share of it the generation reached, median
  * against median: the same statistic on both sides, so that a slow spell
@@ -36,9 +41,32 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "formats/ggml_types.h"
+#include "kernels/cpu.h"
 #include "kernels/ops.h"
+#include "kernels/qdot.h"
 #include "models/llm.h"
 #include "readbw.h"
+
+/* The read patterns: READBW_N_AHEAD loops (readbw_aheads), then the
+ * one-token products of these weight types over the buffer. */
+static const uint32_t k_read_types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0};
+#define N_READ_TYPES (sizeof k_read_types / sizeof *k_read_types)
+#define N_PATTERNS (READBW_N_AHEAD + (int)N_READ_TYPES)
+enum { PRODUCT_COLS = 4096 };
+
+/* The n-byte buffer at p as a matrix of `type` with PRODUCT_COLS columns,
+ * 64 rows at a time, in the layout the loader gives such a matrix: the
+ * bytes are whatever the buffer holds (the caller fills it with 0x01:
+ * small, finite scales). */
+static weight buffer_as_matrix(const uint8_t *p, size_t n, uint32_t type) {
+    const ggml_type_info *ti = ggml_type_get(type);
+    size_t row_bytes = PRODUCT_COLS / ti->block_size * ti->type_size;
+    int64_t rows = (int64_t)(n / row_bytes) / 64 * 64;
+    uint32_t rt = qdot_repack_type_at(type, rows, PRODUCT_COLS, cpu_level_get());
+    weight w = {.type = rt ? rt : type, .n_cols = PRODUCT_COLS, .n_rows = rows, .row_bytes = row_bytes, .data = p};
+    return w;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -133,8 +161,8 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!path || threads < 1 || threads > 256 || n_gen < READBW_N_AHEAD || rounds < 1 || rounds > 64) {
-        fprintf(stderr, "decode_bound: give -m FILE, 1-256 threads, at least %d tokens and 1-64 rounds\n", READBW_N_AHEAD);
+    if (!path || threads < 1 || threads > 256 || n_gen < N_PATTERNS || rounds < 1 || rounds > 64) {
+        fprintf(stderr, "decode_bound: give -m FILE, 1-256 threads, at least %d tokens and 1-64 rounds\n", N_PATTERNS);
         return 2;
     }
     al_err err;
@@ -147,14 +175,15 @@ int main(int argc, char **argv) {
     size_t bytes = (size_t)m->weight_bytes > (min_mib << 20) ? (size_t)m->weight_bytes : min_mib << 20;
     bytes = (bytes + ((size_t)2 << 20) - 1) & ~(((size_t)2 << 20) - 1);
     uint8_t *buf = NULL;
-    /* pass r of distance a, GB/s: [a][round * per_distance + k] */
-    const int per_round = n_gen / READBW_N_AHEAD, per_distance = per_round * rounds;
-    double *gb = malloc(sizeof(double) * READBW_N_AHEAD * (size_t)per_distance);
+    /* pass r of pattern a, GB/s: [a][round * per_distance + k] */
+    const int per_round = n_gen / N_PATTERNS, per_distance = per_round * rounds;
+    double *gb = malloc(sizeof(double) * N_PATTERNS * (size_t)per_distance);
+    float *px = malloc(sizeof(float) * PRODUCT_COLS), *py = malloc(sizeof(float) * (bytes / 64));
     double *tps = malloc(sizeof(double) * (size_t)rounds);
     double *tok_s = malloc(sizeof(double) * (size_t)rounds * (size_t)n_gen); /* seconds of each timed token */
     double *rt_ns = malloc(sizeof(double) * (size_t)rounds * (size_t)n_gen);  /* round trips after them (threads > 1) */
     int n_tok = 0, n_rt = 0;
-    if (!ctx || !gb || !tps || !tok_s || !rt_ns || posix_memalign((void **)&buf, (size_t)2 << 20, bytes)) {
+    if (!ctx || !gb || !px || !py || !tps || !tok_s || !rt_ns || posix_memalign((void **)&buf, (size_t)2 << 20, bytes)) {
         fprintf(stderr, "decode_bound: %s\n", ctx ? "out of memory" : err.msg);
         return 1;
     }
@@ -165,7 +194,10 @@ int main(int argc, char **argv) {
     madvise(buf, bytes, MADV_HUGEPAGE); /* as the model's weights (models/llm.c) */
     memset(buf, 1, bytes);              /* fault every page in before timing */
     read_job rj = {.buf = buf, .per = bytes / READ_SLICES / 256 * 256};
-    int n_filled[READBW_N_AHEAD] = {0};
+    weight mats[N_READ_TYPES];
+    for (size_t k = 0; k < N_READ_TYPES; k++) mats[k] = buffer_as_matrix(buf, bytes, k_read_types[k]);
+    for (int i = 0; i < PRODUCT_COLS; i++) px[i] = 1.0f;
+    int n_filled[N_PATTERNS] = {0};
     for (int r = -1; r < rounds; r++) { /* round -1 warms up */
         llm_ctx_reset(ctx);
         int32_t t = 1;
@@ -181,12 +213,24 @@ int main(int argc, char **argv) {
             const double dt = now_s() - t0;
             gen += dt;
             if (r >= 0) tok_s[n_tok++] = dt;
-            const int a = i % READBW_N_AHEAD;
-            rj.how = readbw_aheads[a];
-            t0 = now_s();
-            ops_parallel_for(read_task, &rj, READ_SLICES);
-            double g = (double)(rj.per * READ_SLICES) / (now_s() - t0) / 1e9;
-            if (r >= 0 && i < per_round * READBW_N_AHEAD) gb[(size_t)a * (size_t)per_distance + (size_t)n_filled[a]++] = g;
+            const int a = i % N_PATTERNS;
+            double g;
+            if (a < READBW_N_AHEAD) {
+                rj.how = readbw_aheads[a];
+                t0 = now_s();
+                ops_parallel_for(read_task, &rj, READ_SLICES);
+                g = (double)(rj.per * READ_SLICES) / (now_s() - t0) / 1e9;
+            } else {
+                const weight *w = &mats[a - READBW_N_AHEAD];
+                t0 = now_s();
+                if (op_matmul(py, w, px, 1)) {
+                    fprintf(stderr, "decode_bound: the %s product failed\n", ggml_type_name(k_read_types[a - READBW_N_AHEAD]));
+                    return 1;
+                }
+                g = (double)((size_t)w->n_rows * w->row_bytes) / (now_s() - t0) / 1e9;
+                rj.sink[0] += py[0];
+            }
+            if (r >= 0 && i < per_round * N_PATTERNS) gb[(size_t)a * (size_t)per_distance + (size_t)n_filled[a]++] = g;
             if (r >= 0 && threads > 1) {
                 double ns = round_trip_ns();
                 if (ns > 0) rt_ns[n_rt++] = ns;
@@ -197,7 +241,7 @@ int main(int argc, char **argv) {
     double mean = 0, bw = 0;
     for (int r = 0; r < rounds; r++) mean += tps[r] / rounds;
     int best_a = 0;
-    for (int a = 0; a < READBW_N_AHEAD; a++) {
+    for (int a = 0; a < N_PATTERNS; a++) {
         double med = readbw_median(gb + (size_t)a * (size_t)per_distance, (size_t)per_distance);
         if (med > bw) bw = med, best_a = a;
     }
@@ -210,20 +254,26 @@ int main(int argc, char **argv) {
         rt_lo = rt_ns[n_rt / 10];
         rt_hi = rt_ns[n_rt - 1 - n_rt / 10];
     }
+    char how[64];
+    if (best_a >= READBW_N_AHEAD) snprintf(how, sizeof how, "the %s product", ggml_type_name(k_read_types[best_a - READBW_N_AHEAD]));
+    else
+        snprintf(how, sizeof how, "prefetch %zu B%s", readbw_aheads[best_a].ahead,
+                 readbw_aheads[best_a].nta ? " nta" : readbw_aheads[best_a].far ? " + L2" : "");
     if (json)
         printf("{\"threads\": %d, \"n_gen\": %d, \"rounds\": %d, \"weight_bytes\": %llu, \"tokens_per_s\": %.3f, "
                "\"median_token_tokens_per_s\": %.3f, \"read_gb_per_s\": %.3f, \"bound_tokens_per_s\": %.3f, \"share\": %.4f, "
-               "\"round_trip_ns\": [%.0f, %.0f, %.0f]}\n",
+               "\"round_trip_ns\": [%.0f, %.0f, %.0f], \"best_read\": \"%s\"}\n",
                threads, n_gen, rounds, (unsigned long long)m->weight_bytes, mean, med_tps, bw, bound, med_tps / bound, rt_lo, rt_med,
-               rt_hi);
+               rt_hi, how);
     else
-        printf("%s  threads %d  tg%d x %d: %.2f tokens/s (median token %.2f)  read %.2f GB/s (median pass, prefetch %zu B%s)  "
+        printf("%s  threads %d  tg%d x %d: %.2f tokens/s (median token %.2f)  read %.2f GB/s (median pass, %s)  "
                "bound %.2f tokens/s  share %.0f%%  core-to-core round trip %.0f ns (10%%-90%%: %.0f-%.0f)%s\n",
-               path, threads, n_gen, rounds, mean, med_tps, bw, readbw_aheads[best_a].ahead, readbw_aheads[best_a].nta ? " nta" : readbw_aheads[best_a].far ? " + L2" : "",
-               bound, 100 * med_tps / bound, rt_med, rt_lo, rt_hi, sink == 1.5 ? " " : "");
+               path, threads, n_gen, rounds, mean, med_tps, bw, how, bound, 100 * med_tps / bound, rt_med, rt_lo, rt_hi, sink == 1.5 ? " " : "");
     ops_set_threads(1);
     free(buf);
     free(gb);
+    free(px);
+    free(py);
     free(tps);
     free(tok_s);
     free(rt_ns);
