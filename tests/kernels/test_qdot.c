@@ -334,6 +334,52 @@ static void test_quantize_levels(void **state) {
     }
 }
 
+/* The AMX kernel gives the AVX-512 kernel's bits for batched Q8_0 panels
+ * (the same integer sums, then the same float steps in the same order):
+ * 16-row panels and 64-row groups, whole 16-row activation tiles and rows
+ * left over for AVX-512. Skipped where the processor (or the OS) has no
+ * AMX. */
+static void test_amx_same_bits(void **state) {
+    (void)state;
+    assert_int_equal(cpu_level_parse(cpu_level_name(CPU_LEVEL_AMX)), CPU_LEVEL_AMX);
+    if (cpu_level_max() < CPU_LEVEL_AMX) {
+        print_message("no AMX here: skipped\n");
+        skip();
+    }
+    const int64_t shapes[][2] = {{48, 896}, {64, 896}, {64, 4864}, {16, 128}}; /* rows, cols */
+    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
+        const int64_t rows = shapes[k][0], n = shapes[k][1];
+        const int nt = 35;
+        size_t wrow = ggml_row_size(GGML_TYPE_Q8_0, n);
+        uint32_t rt = qdot_repack_type(GGML_TYPE_Q8_0, rows, n);
+        assert_true(rt == QDOT_Q8_0X16 || rt == QDOT_Q8_0X64);
+        size_t arow = qdot_act_row_bytes(QDOT_ACT_Q8D, n);
+        float *src = malloc(sizeof(float) * (size_t)n), *scratch = malloc(sizeof(float) * (size_t)n);
+        float *o1 = malloc(sizeof(float) * (size_t)(rows * nt)), *o2 = malloc(sizeof(float) * (size_t)(rows * nt));
+        uint8_t *wq = malloc(wrow * (size_t)rows), *wr = malloc(wrow * (size_t)rows), *aq = aligned_alloc(64, arow * (size_t)nt);
+        assert_true(src && scratch && o1 && o2 && wq && wr && aq);
+        for (int64_t r = 0; r < rows; r++) {
+            for (int64_t i = 0; i < n; i++) src[i] = frand() * 0.05f;
+            quantize_row(GGML_TYPE_Q8_0, src, wq + (size_t)r * wrow, n);
+        }
+        qdot_repack_as(rt, GGML_TYPE_Q8_0, wq, wr, rows, n);
+        for (int t = 0; t < nt; t++) {
+            for (int64_t i = 0; i < n; i++) src[i] = (i % 97 == 0) ? frand() * 40.0f : frand();
+            qdot_quantize_act(QDOT_ACT_Q8D, src, aq + (size_t)t * arow, n);
+        }
+        qdot_gemm_get(rt, CPU_LEVEL_AVX512)(rt, wr, wrow, aq, arow, n, o1, (size_t)rows, (int)rows, nt, scratch);
+        qdot_gemm_get(rt, CPU_LEVEL_AMX)(rt, wr, wrow, aq, arow, n, o2, (size_t)rows, (int)rows, nt, scratch);
+        assert_memory_equal(o1, o2, sizeof(float) * (size_t)(rows * nt));
+        free(src);
+        free(scratch);
+        free(o1);
+        free(o2);
+        free(wq);
+        free(wr);
+        free(aq);
+    }
+}
+
 static void test_f16_attention_helpers(void **state) {
     (void)state;
     float a[77], y[77], ref[77];
@@ -368,6 +414,7 @@ int main(void) {
         cmocka_unit_test(test_prefetch_names),
         cmocka_unit_test(test_float_path_types),
         cmocka_unit_test(test_f16_attention_helpers),
+        cmocka_unit_test(test_amx_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
