@@ -60,10 +60,10 @@ static void amx_configure(void) {
 #define TILE_DPBSUD(c, a, b) _tile_dpbsud(c, a, b)
 
 /* The 16 x 16 block dot products of block b (weights of the panel at q,
- * 512 bytes, stored + 128) with the 16 activation rows at act into sums,
- * through tiles TW (weights), TA (activations) and TC (sums): signed
- * activations times unsigned weights, so 128 x the activation block's sum
- * is still to be taken off. */
+ * 512 bytes of unsigned bytes, values + offset) with the 16 activation rows
+ * at act into sums, through tiles TW (weights), TA (activations) and TC
+ * (sums): signed activations times unsigned weights, so offset x the
+ * activation block's sum is still to be taken off. */
 #define AMX_BLOCK_DOTS(TW, TA, TC, q, act, act_stride, b, sums)                                                        \
     do {                                                                                                               \
         TILE_LOAD(TW, q, 64);                                                                                          \
@@ -76,21 +76,22 @@ static void amx_configure(void) {
 /* The activation side of every block for one tile of 16 activation rows,
  * gathered once so that converting a block's sums reads one line pair:
  * for block b, tab[32 b + t] = d_a of row t (f32) and tab[32 b + 16 + t] =
- * -128 x s_a of row t (i32; s_a the block's sum of activations). n / 32
- * blocks x 128 bytes = 4n bytes: the gemm's scratch. */
-static void amx_gather_act(const uint8_t *act, size_t act_stride, int64_t n, uint32_t *tab) {
+ * -offset x s_a of row t (i32; s_a the block's sum of activations, offset
+ * what the weights are stored above their values). n / 32 blocks x 128
+ * bytes = 4n bytes: the gemm's scratch. */
+static void amx_gather_act(const uint8_t *act, size_t act_stride, int64_t n, uint32_t offset, uint32_t *tab) {
     for (int t = 0; t < AMX_ROWS; t++) {
         const uint8_t *row = act + (size_t)t * act_stride;
         for (int64_t b = 0; b < n / 32; b++) {
             int32_t sa;
             memcpy(&tab[32 * b + t], row + n + 4 * b, 4);
             memcpy(&sa, row + n + n / 8 + 4 * b, 4);
-            tab[32 * b + 16 + t] = (uint32_t)sa * (uint32_t)-128; /* -128 s_a, wrapping as the AVX-512 kernel's does */
+            tab[32 * b + 16 + t] = (uint32_t)sa * (0u - offset); /* -offset s_a, in wrapping arithmetic (no overflow: |s_a| <= 4064) */
         }
     }
 }
 
-/* acc[t] += cvt(sums[t] - 128 s_a[t]) x (d x d_a[t]) for the 16 activation
+/* acc[t] += cvt(sums[t] - offset s_a[t]) x (d x d_a[t]) for the 16 activation
  * rows of block b, tab the block's 32 entries of amx_gather_act. */
 #define AMX_BLOCK_SCALE(sums, d, tab)                                                                                  \
     do {                                                                                                               \
@@ -115,19 +116,56 @@ AI float tab_f32(const uint32_t *p) {
     return f;
 }
 
-/* out[t * ldo + r] for the 16 rows of one panel and 16 QDOT_ACT_Q8D rows
- * (tab: their amx_gather_act table). Step g of the panel lies at w +
- * step_at(g) (qdot_x64_step_at for a row of a 64-row group, else g), x
- * 2176 bytes. The accumulators are 16 named variables: an array of them,
- * written around the tile stores (which clobber memory), stayed in memory. */
-static void amx_tile_q8_0(const uint8_t *w, int p, int grouped, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab,
-                          float *out, size_t ldo) {
+/* x shifted left by s bits in each 16-bit lane (right by -s when s < 0). */
+AI __m512i amx_shift16(__m512i x, const int s) { return s >= 0 ? _mm512_slli_epi16(x, s) : _mm512_srli_epi16(x, -s); }
+
+/* The four blocks of a Q4_0 or Q5_0 panel step (qdot.h) as Q8_0's
+ * operand layout, one byte per value (value + 8 or + 16) into dst[4][512]:
+ * line v of block k holds elements 4v..4v+3 of the 16 rows (the low
+ * nibbles of quad vector v for v < 4, the high ones of v - 4 after), Q5_0's
+ * fifth bits merged in as the AVX-512 kernel merges them. */
+AI void amx_unpack_step(const uint8_t *step, uint8_t *dst, const int kind) {
+    const int Q5 = kind == GGML_TYPE_Q5_0;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
+    for (int k = 0; k < 4; k++) {
+        const uint8_t *q = step + 128 + (Q5 ? 320 : 256) * k;
+        const __m512i hv = Q5 ? _mm512_loadu_si512((const void *)(q + 256)) : m4;
+        for (int v = 0; v < 4; v++) {
+            __m512i x = _mm512_loadu_si512((const void *)(q + 64 * v));
+            __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+            if (Q5) { /* bit 2v of each byte to bit 4 of lo, bit 2v + 1 to bit 4 of hi */
+                lo = _mm512_ternarylogic_epi32(lo, amx_shift16(hv, 4 - 2 * v), m10, 0xF8);
+                hi = _mm512_ternarylogic_epi32(hi, amx_shift16(hv, 3 - 2 * v), m10, 0xF8);
+            }
+            _mm512_store_si512((void *)(dst + 512 * k + 64 * v), lo);
+            _mm512_store_si512((void *)(dst + 512 * k + 256 + 64 * v), hi);
+        }
+    }
+}
+
+/* out[t * ldo + r] for the 16 rows of one panel of `kind` (the file's type:
+ * Q8_0, Q4_0 or Q5_0) and 16 QDOT_ACT_Q8D rows (tab: their amx_gather_act
+ * table). Step g of the panel lies at w + step_at(g) (qdot_x64_step_at for
+ * a row of a 64-row group, else g) x its step bytes. Q8_0 blocks are
+ * multiplied where they lie; Q4_0 and Q5_0 steps are unpacked one step
+ * ahead of their multiplies, into a buffer the multiplies of the step
+ * before have done reading: a tile load of bytes vector stores have only
+ * just written waits for them (first version of the Q8_0 kernel). The
+ * accumulators are 16 named variables: an array of them, written around
+ * the tile stores (which clobber memory), stayed in memory. */
+AI void amx_tile(const uint8_t *w, int p, int grouped, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab, float *out,
+                 size_t ldo, const int kind) {
+    const int Q8 = kind == GGML_TYPE_Q8_0;
+    const size_t step_bytes = qdot_x16_step_bytes((uint32_t)kind);
     _Alignas(64) int32_t sums[4][AMX_ROWS * 16]; /* blocks 4g + k of step g in sums[k] */
+    _Alignas(64) uint8_t unpacked[2][2048]; /* steps g and g + 1, by parity (Q4_0, Q5_0) */
     const int64_t ns = n / 128;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0, acc4 = acc0, acc5 = acc0, acc6 = acc0, acc7 = acc0;
     __m512 acc8 = acc0, acc9 = acc0, acc10 = acc0, acc11 = acc0, acc12 = acc0, acc13 = acc0, acc14 = acc0, acc15 = acc0;
-#define STEP_AT(g) (w + 2176 * (size_t)(grouped ? qdot_x64_step_at(p, g, ns) : (g)))
+#define STEP_AT(g) (w + step_bytes * (size_t)(grouped ? qdot_x64_step_at(p, g, ns) : (g)))
 #define SCALE(k, step, b) AMX_BLOCK_SCALE(sums[k], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)((step) + 32 * (k)))), tab + 32 * (b))
+#define BLOCK(k) (Q8 ? step + 128 + 512 * (k) : unpacked[g & 1] + 512 * (k))
+    if (!Q8 && ns > 0) amx_unpack_step(STEP_AT(0), unpacked[0], kind);
     /* software pipelined: the multiplies of blocks 0 and 1 of a step are
      * issued before the sums of blocks 2 and 3 of the step before are
      * converted, and those of 2 and 3 before the sums of 0 and 1 are */
@@ -135,14 +173,16 @@ static void amx_tile_q8_0(const uint8_t *w, int p, int grouped, const uint8_t *a
     for (int64_t g = 0; g < ns; g++) {
         const uint8_t *step = STEP_AT(g);
         const int64_t b = 4 * g;
-        AMX_BLOCK_DOTS(0, 2, 4, step + 128, act, act_stride, b, sums[0]);
-        AMX_BLOCK_DOTS(1, 3, 5, step + 128 + 512, act, act_stride, b + 1, sums[1]);
+        __asm__ volatile("" ::: "memory"); /* the unpacked step is in memory before the tile loads read it */
+        AMX_BLOCK_DOTS(0, 2, 4, BLOCK(0), act, act_stride, b, sums[0]);
+        AMX_BLOCK_DOTS(1, 3, 5, BLOCK(1), act, act_stride, b + 1, sums[1]);
         if (prev) {
             SCALE(2, prev, b - 2);
             SCALE(3, prev, b - 1);
         }
-        AMX_BLOCK_DOTS(0, 2, 6, step + 128 + 1024, act, act_stride, b + 2, sums[2]);
-        AMX_BLOCK_DOTS(1, 3, 7, step + 128 + 1536, act, act_stride, b + 3, sums[3]);
+        AMX_BLOCK_DOTS(0, 2, 6, BLOCK(2), act, act_stride, b + 2, sums[2]);
+        AMX_BLOCK_DOTS(1, 3, 7, BLOCK(3), act, act_stride, b + 3, sums[3]);
+        if (!Q8 && g + 1 < ns) amx_unpack_step(STEP_AT(g + 1), unpacked[(g + 1) & 1], kind);
         SCALE(0, step, b);
         SCALE(1, step, b + 1);
         prev = step;
@@ -151,27 +191,45 @@ static void amx_tile_q8_0(const uint8_t *w, int p, int grouped, const uint8_t *a
         SCALE(2, prev, 4 * ns - 2);
         SCALE(3, prev, 4 * ns - 1);
     }
+#undef BLOCK
 #undef SCALE
 #undef STEP_AT
     const __m512 accs[AMX_ROWS] = {acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11, acc12, acc13, acc14, acc15};
     for (int t = 0; t < AMX_ROWS; t++) _mm512_storeu_ps(out + (size_t)t * ldo, accs[t]);
 }
 
-/* The qdot_gemm_fn of QDOT_Q8_0X16 and QDOT_Q8_0X64: whole 16-activation-
- * row tiles here, the rest by the AVX-512 kernel. */
-static void gemm_q8_0_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, float *out,
-                          size_t ldo, int nr, int nt, float *scratch) {
+static void amx_tile_q8_0(const uint8_t *w, int p, int grouped, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab,
+                          float *out, size_t ldo) {
+    amx_tile(w, p, grouped, act, act_stride, n, tab, out, ldo, GGML_TYPE_Q8_0);
+}
+static void amx_tile_q4_0(const uint8_t *w, int p, int grouped, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab,
+                          float *out, size_t ldo) {
+    amx_tile(w, p, grouped, act, act_stride, n, tab, out, ldo, GGML_TYPE_Q4_0);
+}
+static void amx_tile_q5_0(const uint8_t *w, int p, int grouped, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab,
+                          float *out, size_t ldo) {
+    amx_tile(w, p, grouped, act, act_stride, n, tab, out, ldo, GGML_TYPE_Q5_0);
+}
+
+/* The qdot_gemm_fn of the Q8_0, Q4_0 and Q5_0 16-row panels and 64-row
+ * groups: whole 16-activation-row tiles here, the rest by the AVX-512
+ * kernel. */
+static void gemm_x16_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, float *out,
+                         size_t ldo, int nr, int nt, float *scratch) {
     const int grouped = (wtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64, rows = grouped ? 64 : 16;
+    const uint32_t type = wtype & QDOT_TYPE_MASK, offset = type == GGML_TYPE_Q8_0 ? 128 : type == GGML_TYPE_Q5_0 ? 16 : 8;
+    void (*tile)(const uint8_t *, int, int, const uint8_t *, size_t, int64_t, const uint32_t *, float *, size_t) =
+        type == GGML_TYPE_Q8_0 ? amx_tile_q8_0 : type == GGML_TYPE_Q5_0 ? amx_tile_q5_0 : amx_tile_q4_0;
     const int nt16 = nt / AMX_ROWS * AMX_ROWS;
     if (nt16 > 0) {
         amx_configure();
         uint32_t *tab = (uint32_t *)(void *)scratch; /* 4n bytes: amx_gather_act */
         for (int t = 0; t < nt16; t += AMX_ROWS) {
-            amx_gather_act(act + (size_t)t * act_stride, act_stride, n, tab);
+            amx_gather_act(act + (size_t)t * act_stride, act_stride, n, offset, tab);
             for (int r = 0; r + rows <= nr; r += rows)
                 for (int p = 0; p < rows / 16; p++)
-                    amx_tile_q8_0(w + (size_t)r * w_stride, p, grouped, act + (size_t)t * act_stride, act_stride, n, tab,
-                                  out + (size_t)t * ldo + (size_t)r + 16 * (size_t)p, ldo);
+                    tile(w + (size_t)r * w_stride, p, grouped, act + (size_t)t * act_stride, act_stride, n, tab,
+                         out + (size_t)t * ldo + (size_t)r + 16 * (size_t)p, ldo);
         }
         _tile_release();
     }
@@ -183,7 +241,11 @@ static void gemm_q8_0_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, con
 qdot_gemm_fn qdot_gemm_amx(uint32_t wtype) {
     switch (wtype) {
     case QDOT_Q8_0X16:
-    case QDOT_Q8_0X64: return gemm_q8_0_amx;
+    case QDOT_Q8_0X64:
+    case QDOT_Q4_0X16:
+    case QDOT_Q4_0X64:
+    case QDOT_Q5_0X16:
+    case QDOT_Q5_0X64: return gemm_x16_amx;
     default: return NULL;
     }
 }

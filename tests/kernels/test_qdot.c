@@ -334,8 +334,9 @@ static void test_quantize_levels(void **state) {
     }
 }
 
-/* The AMX kernel gives the AVX-512 kernel's bits for batched Q8_0 panels
- * (the same integer sums, then the same float steps in the same order):
+/* The AMX kernel gives the AVX-512 kernel's bits for batched Q8_0, Q4_0
+ * and Q5_0 panels (the same integer sums, then the same float steps in the
+ * same order):
  * 16-row panels and 64-row groups, whole 16-row activation tiles and rows
  * left over for AVX-512. Skipped where the processor (or the OS) has no
  * AMX. */
@@ -347,12 +348,14 @@ static void test_amx_same_bits(void **state) {
         skip();
     }
     const int64_t shapes[][2] = {{48, 896}, {64, 896}, {64, 4864}, {16, 128}}; /* rows, cols */
-    for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
-        const int64_t rows = shapes[k][0], n = shapes[k][1];
+    const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q5_0};
+    for (size_t k = 0; k < 3 * sizeof shapes / sizeof *shapes; k++) {
+        const int64_t rows = shapes[k / 3][0], n = shapes[k / 3][1];
+        const uint32_t type = types[k % 3];
         const int nt = 35;
-        size_t wrow = ggml_row_size(GGML_TYPE_Q8_0, n);
-        uint32_t rt = qdot_repack_type(GGML_TYPE_Q8_0, rows, n);
-        assert_true(rt == QDOT_Q8_0X16 || rt == QDOT_Q8_0X64);
+        size_t wrow = ggml_row_size(type, n);
+        uint32_t rt = qdot_repack_type(type, rows, n);
+        assert_true((rt & QDOT_TYPE_MASK) == type && ((rt & QDOT_LAYOUT_MASK) == QDOT_PANELS16 || (rt & QDOT_LAYOUT_MASK) == QDOT_GROUPS64));
         size_t arow = qdot_act_row_bytes(QDOT_ACT_Q8D, n);
         float *src = malloc(sizeof(float) * (size_t)n), *scratch = malloc(sizeof(float) * (size_t)n);
         float *o1 = malloc(sizeof(float) * (size_t)(rows * nt)), *o2 = malloc(sizeof(float) * (size_t)(rows * nt));
@@ -360,9 +363,9 @@ static void test_amx_same_bits(void **state) {
         assert_true(src && scratch && o1 && o2 && wq && wr && aq);
         for (int64_t r = 0; r < rows; r++) {
             for (int64_t i = 0; i < n; i++) src[i] = frand() * 0.05f;
-            quantize_row(GGML_TYPE_Q8_0, src, wq + (size_t)r * wrow, n);
+            quantize_row(type, src, wq + (size_t)r * wrow, n);
         }
-        qdot_repack_as(rt, GGML_TYPE_Q8_0, wq, wr, rows, n);
+        qdot_repack_as(rt, type, wq, wr, rows, n);
         for (int t = 0; t < nt; t++) {
             for (int64_t i = 0; i < n; i++) src[i] = (i % 97 == 0) ? frand() * 40.0f : frand();
             qdot_quantize_act(QDOT_ACT_Q8D, src, aq + (size_t)t * arow, n);
