@@ -238,6 +238,145 @@ static void gemm_x16_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, cons
                                 nt - nt16, scratch);
 }
 
+/* ---- Q4_K in 16-row panels (QDOT_Q4_K16) --------------------------------------------- */
+
+/* The activation side of every super-block for one tile of 16 activation
+ * rows (QDOT_ACT_Q8K): for super-block b, 80 words from tab + 80 b: d_a of
+ * row t at t (f32), then for i = 0..3 at 16 + 16 i + t the word pair of
+ * the activation sums of 32-element sub-blocks 2i and 2i + 1 (low, high
+ * 16 bits), as the AVX-512 kernel multiplies them with the mins. 1.25n
+ * bytes: the gemm's scratch holds 4n. */
+static void amx_gather_act_k(const uint8_t *act, size_t act_stride, int64_t n, uint32_t *tab) {
+    const int64_t nb = n / 256;
+    for (int t = 0; t < AMX_ROWS; t++) {
+        const uint8_t *row = act + (size_t)t * act_stride;
+        for (int64_t b = 0; b < nb; b++) {
+            int16_t s16[16];
+            memcpy(&tab[80 * b + t], row + n + 4 * b, 4);
+            memcpy(s16, row + n + 4 * nb + 32 * b, sizeof s16);
+            for (int i = 0; i < 4; i++) {
+                uint16_t lo = (uint16_t)(s16[4 * i] + s16[4 * i + 1]), hi = (uint16_t)(s16[4 * i + 2] + s16[4 * i + 3]);
+                tab[80 * b + 16 + 16 * i + t] = lo | (uint32_t)hi << 16;
+            }
+        }
+    }
+}
+
+/* The 8 sub-blocks of 32 of a Q4_K16 super-block (qdot.h) as the tile
+ * multiply's operand layout, one byte per value (0..15), into dst[8][512]:
+ * sub-block 2g from the low nibbles of group g's 8 quad vectors, 2g + 1
+ * from the high ones. */
+AI void amx_unpack_q4_k16(const uint8_t *step, uint8_t *dst) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int g = 0; g < 4; g++)
+        for (int k = 0; k < 8; k++) {
+            __m512i x = _mm512_loadu_si512((const void *)(step + 256 + 512 * g + 64 * k));
+            _mm512_store_si512((void *)(dst + 1024 * g + 64 * k), _mm512_and_si512(x, m4));
+            _mm512_store_si512((void *)(dst + 1024 * g + 512 + 64 * k), _mm512_and_si512(_mm512_srli_epi16(x, 4), m4));
+        }
+}
+
+/* isum[t] += sums[t] x sc (16 rows' scales of one sub-block) for the 16
+ * activation rows. */
+#define AMX_SUB_SCALE(sums, sc)                                                                                        \
+    do {                                                                                                               \
+        const __m512i sc_ = (sc);                                                                                      \
+        AMX_ISUM(sums, sc_, 0), AMX_ISUM(sums, sc_, 1), AMX_ISUM(sums, sc_, 2), AMX_ISUM(sums, sc_, 3);                \
+        AMX_ISUM(sums, sc_, 4), AMX_ISUM(sums, sc_, 5), AMX_ISUM(sums, sc_, 6), AMX_ISUM(sums, sc_, 7);                \
+        AMX_ISUM(sums, sc_, 8), AMX_ISUM(sums, sc_, 9), AMX_ISUM(sums, sc_, 10), AMX_ISUM(sums, sc_, 11);              \
+        AMX_ISUM(sums, sc_, 12), AMX_ISUM(sums, sc_, 13), AMX_ISUM(sums, sc_, 14), AMX_ISUM(sums, sc_, 15);            \
+    } while (0)
+#define AMX_ISUM(sums, sc, t) (isum##t = _mm512_add_epi32(isum##t, _mm512_mullo_epi32(_mm512_load_si512((const void *)((sums) + 16 * (t))), sc)))
+
+/* out[t * ldo + r] for the 16 rows of one Q4_K16 panel and 16 QDOT_ACT_Q8K
+ * rows (tab: their amx_gather_act_k table). Per sub-block of 32 one tile
+ * multiply of the unpacked nibbles gives the 16 x 16 integer sums, which
+ * the rows' 6-bit scales multiply into per-super-block integer sums; per
+ * super-block the mins and the float steps as the AVX-512 kernel takes
+ * them (which keeps its even scales and its d at 16 and 1/16 times these:
+ * powers of two, so the products and their roundings are the same). The
+ * next super-block is unpacked while the last sums are still in flight. */
+static void amx_tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab, float *out,
+                            size_t ldo) {
+    _Alignas(64) int32_t sums[4][AMX_ROWS * 16];
+    _Alignas(64) uint8_t unpacked[2][4096]; /* super-blocks b and b + 1, by parity */
+    __m512 acc[AMX_ROWS];
+    const __m128i m3f = _mm_set1_epi8(0x3F), m03 = _mm_set1_epi8(0x03), m3c = _mm_set1_epi8(0x3C);
+    const int64_t nb = n / 256;
+    for (int t = 0; t < AMX_ROWS; t++) acc[t] = _mm512_setzero_ps();
+    if (nb > 0) amx_unpack_q4_k16(w, unpacked[0]);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *step = w + (size_t)b * 2304, *u = unpacked[b & 1];
+        const int64_t j = 8 * b; /* first sub-block */
+        __m512i sc[8], mp[4];
+        for (int i = 0; i < 4; i++) {
+            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 64 + 32 * i));
+            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 80 + 32 * i));
+            __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(step + 192 + 16 * i));
+            sc[2 * i] = _mm512_cvtepu8_epi32(_mm_and_si128(s0, m3f));
+            sc[2 * i + 1] = _mm512_cvtepu8_epi32(_mm_and_si128(s1, m3f));
+            __m128i mn0 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s0, 6), m03), _mm_and_si128(_mm_slli_epi16(h, 2), m3c));
+            __m128i mn1 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s1, 6), m03), _mm_and_si128(_mm_srli_epi16(h, 2), m3c));
+            mp[i] = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn0, mn1), _mm_unpacklo_epi8(mn0, mn1)));
+        }
+        __m512i isum0 = _mm512_setzero_si512(), isum1 = isum0, isum2 = isum0, isum3 = isum0, isum4 = isum0, isum5 = isum0, isum6 = isum0,
+                isum7 = isum0, isum8 = isum0, isum9 = isum0, isum10 = isum0, isum11 = isum0, isum12 = isum0, isum13 = isum0, isum14 = isum0,
+                isum15 = isum0;
+        __asm__ volatile("" ::: "memory"); /* the unpacked super-block is in memory before the tile loads read it */
+        AMX_BLOCK_DOTS(0, 2, 4, u, act, act_stride, j, sums[0]);
+        AMX_BLOCK_DOTS(1, 3, 5, u + 512, act, act_stride, j + 1, sums[1]);
+        AMX_BLOCK_DOTS(0, 2, 6, u + 1024, act, act_stride, j + 2, sums[2]);
+        AMX_BLOCK_DOTS(1, 3, 7, u + 1536, act, act_stride, j + 3, sums[3]);
+        AMX_SUB_SCALE(sums[0], sc[0]);
+        AMX_SUB_SCALE(sums[1], sc[1]);
+        AMX_BLOCK_DOTS(0, 2, 4, u + 2048, act, act_stride, j + 4, sums[0]);
+        AMX_BLOCK_DOTS(1, 3, 5, u + 2560, act, act_stride, j + 5, sums[1]);
+        AMX_SUB_SCALE(sums[2], sc[2]);
+        AMX_SUB_SCALE(sums[3], sc[3]);
+        AMX_BLOCK_DOTS(0, 2, 6, u + 3072, act, act_stride, j + 6, sums[2]);
+        AMX_BLOCK_DOTS(1, 3, 7, u + 3584, act, act_stride, j + 7, sums[3]);
+        if (b + 1 < nb) amx_unpack_q4_k16(step + 2304, unpacked[(b + 1) & 1]);
+        AMX_SUB_SCALE(sums[0], sc[4]);
+        AMX_SUB_SCALE(sums[1], sc[5]);
+        AMX_SUB_SCALE(sums[2], sc[6]);
+        AMX_SUB_SCALE(sums[3], sc[7]);
+        const __m512i isums[AMX_ROWS] = {isum0, isum1, isum2,  isum3,  isum4,  isum5,  isum6,  isum7,
+                                         isum8, isum9, isum10, isum11, isum12, isum13, isum14, isum15};
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 32)));
+        const uint32_t *tb = tab + 80 * b;
+        for (int t = 0; t < AMX_ROWS; t++) {
+            __m512i mo = _mm512_setzero_si512();
+            for (int i = 0; i < 4; i++) mo = _mm512_dpwssd_epi32(mo, mp[i], _mm512_set1_epi32((int32_t)tb[16 + 16 * i + t]));
+            const __m512 vda = _mm512_set1_ps(tab_f32(tb + t));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isums[t]), _mm512_mul_ps(d, vda), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_mul_ps(dmin, vda), acc[t]);
+        }
+    }
+    for (int t = 0; t < AMX_ROWS; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
+}
+
+/* The qdot_gemm_fn of QDOT_Q4_K16: whole 16-activation-row tiles here, the
+ * rest by the AVX-512 kernel. */
+static void gemm_q4_k16_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
+                            float *out, size_t ldo, int nr, int nt, float *scratch) {
+    const int nt16 = nt / AMX_ROWS * AMX_ROWS;
+    if (nt16 > 0) {
+        amx_configure();
+        uint32_t *tab = (uint32_t *)(void *)scratch; /* 1.25n bytes: amx_gather_act_k */
+        for (int t = 0; t < nt16; t += AMX_ROWS) {
+            amx_gather_act_k(act + (size_t)t * act_stride, act_stride, n, tab);
+            for (int r = 0; r + 16 <= nr; r += 16)
+                amx_tile_q4_k16(w + (size_t)r * w_stride, act + (size_t)t * act_stride, act_stride, n, tab,
+                                out + (size_t)t * ldo + (size_t)r, ldo);
+        }
+        _tile_release();
+    }
+    if (nt16 < nt)
+        qdot_gemm_avx512(wtype)(wtype, w, w_stride, act + (size_t)nt16 * act_stride, act_stride, n, out + (size_t)nt16 * ldo, ldo, nr,
+                                nt - nt16, scratch);
+}
+
 qdot_gemm_fn qdot_gemm_amx(uint32_t wtype) {
     switch (wtype) {
     case QDOT_Q8_0X16:
@@ -246,6 +385,7 @@ qdot_gemm_fn qdot_gemm_amx(uint32_t wtype) {
     case QDOT_Q4_0X64:
     case QDOT_Q5_0X16:
     case QDOT_Q5_0X64: return gemm_x16_amx;
+    case QDOT_Q4_K16: return gemm_q4_k16_amx;
     default: return NULL;
     }
 }
