@@ -1,23 +1,26 @@
-/* qdot_amx.c - batched products of Q8_0 16-row panels on Intel AMX tiles
- * (AMX-TILE and AMX-INT8, with the AVX-512 of CPU_LEVEL_AVX512). Compiled
- * with those instruction sets enabled; called only at CPU_LEVEL_AMX.
+/* qdot_amx.c - batched products of the Q8_0, Q4_0, Q5_0 and Q4_K 16-row
+ * panels (and 64-row groups) on Intel AMX tiles (AMX-TILE and AMX-INT8,
+ * with the AVX-512 of CPU_LEVEL_AVX512). Compiled with those instruction
+ * sets enabled; called only at CPU_LEVEL_AMX.
  *
  * A QDOT_Q8_0X16 block of 16 rows (qdot.h) is already the operand layout
  * the tile multiply wants for its second matrix: 8 lines of 64 bytes, line
  * v holding elements 4v..4v+3 of each of the 16 rows. So per block and per
- * 16 activation rows one TDPBSSD computes the 16 x 16 integer block dot
- * products that the AVX-512 kernel builds from 128 VNNI instructions: the
- * activation tile is 16 rows of the block's 32 signed bytes, read in place
- * at the rows' stride; the weights, stored + 128 for VNNI's unsigned
- * operand, are flipped back to signed bytes (xor 0x80) into a 512-byte
- * buffer on the way. The block's scales still differ per row and per
- * activation row, so each block's 16 x 16 sums are stored, converted and
- * multiplied into 16 float accumulators (one per activation row, lane r =
- * weight row r) as the AVX-512 kernel does: cvt(sum) x (d_w x d_a) + acc,
- * the same operations in the same order, so the two give the same bits.
+ * 16 activation rows one TDPBSUD (signed activations x unsigned weights)
+ * computes the 16 x 16 integer block dot products that the AVX-512 kernel
+ * builds from 128 VNNI instructions: the activation tile is 16 rows of the
+ * block's 32 bytes, read in place at the rows' stride; the weights are
+ * read in place too (Q8_0, stored + 128) or unpacked to one byte per value
+ * a step ahead (Q4_0 and Q5_0 nibbles, Q4_K's sub-blocks of 32). The
+ * scales still differ per row and per activation row, so each block's 16 x
+ * 16 sums are stored and taken into 16 accumulators (one per activation
+ * row, lane r = weight row r) as the AVX-512 kernel takes its own: the
+ * same operations in the same order, so the two give the same bits
+ * (tests/kernels/test_qdot.c).
  *
  * Activation rows that do not fill a 16-row tile, and products of fewer
- * than 16 rows (a generated token), go to the AVX-512 kernels. */
+ * than 16 rows (a generated token), go to the AVX-512 kernels. Q6_K (sub-
+ * blocks of 16) stays on AVX-512. */
 #include "kernels/qdot.h"
 
 #include <immintrin.h>
