@@ -1,5 +1,5 @@
-/* qdot_amx.c - batched products of the Q8_0, Q4_0, Q5_0 and Q4_K 16-row
- * panels (and 64-row groups) on Intel AMX tiles (AMX-TILE and AMX-INT8,
+/* qdot_amx.c - batched products of the Q8_0, Q4_0, Q5_0, Q4_K and Q6_K
+ * 16-row panels (and 64-row groups) on Intel AMX tiles (AMX-TILE and AMX-INT8,
  * with the AVX-512 of CPU_LEVEL_AVX512). Compiled with those instruction
  * sets enabled; called only at CPU_LEVEL_AMX.
  *
@@ -11,7 +11,8 @@
  * builds from 128 VNNI instructions: the activation tile is 16 rows of the
  * block's 32 bytes, read in place at the rows' stride; the weights are
  * read in place too (Q8_0, stored + 128) or unpacked to one byte per value
- * a step ahead (Q4_0 and Q5_0 nibbles, Q4_K's sub-blocks of 32). The
+ * a step ahead (Q4_0 and Q5_0 nibbles, Q4_K's sub-blocks of 32, Q6_K's of
+ * 16, whose tiles are configured for 16-value blocks). The
  * scales still differ per row and per activation row, so each block's 16 x
  * 16 sums are stored and taken into 16 accumulators (one per activation
  * row, lane r = weight row r) as the AVX-512 kernel takes its own: the
@@ -19,8 +20,7 @@
  * (tests/kernels/test_qdot.c).
  *
  * Activation rows that do not fill a 16-row tile, and products of fewer
- * than 16 rows (a generated token), go to the AVX-512 kernels. Q6_K (sub-
- * blocks of 16) stays on AVX-512. */
+ * than 16 rows (a generated token), go to the AVX-512 kernels. */
 #include "kernels/qdot.h"
 
 #include <immintrin.h>
@@ -39,17 +39,18 @@ typedef struct amx_tile_config {
     uint8_t rows[16];
 } amx_tile_config;
 
-/* Tiles: 0 and 1 weights (8 x 64 bytes), 2 and 3 activations (16 x 32),
- * 4 to 7 sums (16 x 16 i32): the four blocks of a step use sums tiles 4 to
- * 7 in turn, so two blocks' multiplies run while the sums of the two
- * before them are converted. */
-static void amx_configure(void) {
+/* Tiles for blocks of `len` values (32, or Q6_K's 16): 0 and 1 weights
+ * (len / 4 x 64 bytes), 2 and 3 activations (16 x len), 4 to 7 sums (16 x
+ * 16 i32): four blocks in a row use sums tiles 4 to 7 in turn, so two
+ * blocks' multiplies run while the sums of the two before them are
+ * converted. */
+static void amx_configure(int len) {
     amx_tile_config c;
     memset(&c, 0, sizeof c);
     c.palette = 1;
     for (int i = 0; i < 2; i++) {
-        c.rows[i] = 8, c.colsb[i] = 64;
-        c.rows[2 + i] = AMX_ROWS, c.colsb[2 + i] = 32;
+        c.rows[i] = (uint8_t)(len / 4), c.colsb[i] = 64;
+        c.rows[2 + i] = AMX_ROWS, c.colsb[2 + i] = (uint16_t)len;
     }
     for (int i = 4; i < 8; i++) c.rows[i] = AMX_ROWS, c.colsb[i] = 64;
     _tile_loadconfig(&c);
@@ -62,15 +63,16 @@ static void amx_configure(void) {
 #define TILE_ZERO(t) _tile_zero(t)
 #define TILE_DPBSUD(c, a, b) _tile_dpbsud(c, a, b)
 
-/* The 16 x 16 block dot products of block b (weights of the panel at q,
- * 512 bytes of unsigned bytes, values + offset) with the 16 activation rows
- * at act into sums, through tiles TW (weights), TA (activations) and TC
- * (sums): signed activations times unsigned weights, so offset x the
- * activation block's sum is still to be taken off. */
-#define AMX_BLOCK_DOTS(TW, TA, TC, q, act, act_stride, b, sums)                                                        \
+/* The 16 x 16 block dot products of a block (weights of the panel at q,
+ * one unsigned byte per value + offset, 64 bytes per 4 values) with the 16
+ * activation rows whose block starts at a into sums, through tiles TW
+ * (weights), TA (activations) and TC (sums): signed activations times
+ * unsigned weights, so offset x the activation block's sum is still to be
+ * taken off. */
+#define AMX_BLOCK_DOTS(TW, TA, TC, q, a, act_stride, sums)                                                             \
     do {                                                                                                               \
         TILE_LOAD(TW, q, 64);                                                                                          \
-        TILE_LOAD(TA, (act) + 32 * (b), (long)(act_stride));                                                           \
+        TILE_LOAD(TA, a, (long)(act_stride));                                                                          \
         TILE_ZERO(TC);                                                                                                 \
         TILE_DPBSUD(TC, TA, TW);                                                                                       \
         TILE_STORE(TC, sums, 64);                                                                                      \
@@ -177,14 +179,14 @@ AI void amx_tile(const uint8_t *w, int p, int grouped, const uint8_t *act, size_
         const uint8_t *step = STEP_AT(g);
         const int64_t b = 4 * g;
         __asm__ volatile("" ::: "memory"); /* the unpacked step is in memory before the tile loads read it */
-        AMX_BLOCK_DOTS(0, 2, 4, BLOCK(0), act, act_stride, b, sums[0]);
-        AMX_BLOCK_DOTS(1, 3, 5, BLOCK(1), act, act_stride, b + 1, sums[1]);
+        AMX_BLOCK_DOTS(0, 2, 4, BLOCK(0), act + 32 * (b), act_stride, sums[0]);
+        AMX_BLOCK_DOTS(1, 3, 5, BLOCK(1), act + 32 * (b + 1), act_stride, sums[1]);
         if (prev) {
             SCALE(2, prev, b - 2);
             SCALE(3, prev, b - 1);
         }
-        AMX_BLOCK_DOTS(0, 2, 6, BLOCK(2), act, act_stride, b + 2, sums[2]);
-        AMX_BLOCK_DOTS(1, 3, 7, BLOCK(3), act, act_stride, b + 3, sums[3]);
+        AMX_BLOCK_DOTS(0, 2, 6, BLOCK(2), act + 32 * (b + 2), act_stride, sums[2]);
+        AMX_BLOCK_DOTS(1, 3, 7, BLOCK(3), act + 32 * (b + 3), act_stride, sums[3]);
         if (!Q8 && g + 1 < ns) amx_unpack_step(STEP_AT(g + 1), unpacked[(g + 1) & 1], kind);
         SCALE(0, step, b);
         SCALE(1, step, b + 1);
@@ -214,25 +216,32 @@ static void amx_tile_q5_0(const uint8_t *w, int p, int grouped, const uint8_t *a
     amx_tile(w, p, grouped, act, act_stride, n, tab, out, ldo, GGML_TYPE_Q5_0);
 }
 
-/* The qdot_gemm_fn of the Q8_0, Q4_0 and Q5_0 16-row panels and 64-row
- * groups: whole 16-activation-row tiles here, the rest by the AVX-512
- * kernel. */
-static void gemm_x16_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, float *out,
-                         size_t ldo, int nr, int nt, float *scratch) {
+/* One 16-row panel's tile of 16 activation rows: weights of the panel (p
+ * of a 64-row group when grouped) at w, activations at act, their gathered
+ * table tab; out[t * ldo + r]. */
+typedef void (*amx_panel_fn)(const uint8_t *w, int p, int grouped, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab,
+                             float *out, size_t ldo);
+/* Gathers the table of 16 activation rows (amx_gather_act: arg the
+ * weights' offset; amx_gather_act_k: arg the word pairs per super-block). */
+typedef void (*amx_gather_fn)(const uint8_t *act, size_t act_stride, int64_t n, uint32_t arg, uint32_t *tab);
+
+/* A qdot_gemm_fn's walk: whole 16-activation-row tiles by `panel`, tiles
+ * configured for blocks of `len` values, the activation table gathered
+ * once per tile into the gemm's scratch (4n bytes); the activation rows
+ * left over by the AVX-512 kernel. */
+static void amx_gemm_walk(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, float *out,
+                          size_t ldo, int nr, int nt, float *scratch, int len, amx_gather_fn gather, uint32_t arg, amx_panel_fn panel) {
     const int grouped = (wtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64, rows = grouped ? 64 : 16;
-    const uint32_t type = wtype & QDOT_TYPE_MASK, offset = type == GGML_TYPE_Q8_0 ? 128 : type == GGML_TYPE_Q5_0 ? 16 : 8;
-    void (*tile)(const uint8_t *, int, int, const uint8_t *, size_t, int64_t, const uint32_t *, float *, size_t) =
-        type == GGML_TYPE_Q8_0 ? amx_tile_q8_0 : type == GGML_TYPE_Q5_0 ? amx_tile_q5_0 : amx_tile_q4_0;
     const int nt16 = nt / AMX_ROWS * AMX_ROWS;
     if (nt16 > 0) {
-        amx_configure();
-        uint32_t *tab = (uint32_t *)(void *)scratch; /* 4n bytes: amx_gather_act */
+        amx_configure(len);
+        uint32_t *tab = (uint32_t *)(void *)scratch;
         for (int t = 0; t < nt16; t += AMX_ROWS) {
-            amx_gather_act(act + (size_t)t * act_stride, act_stride, n, offset, tab);
+            gather(act + (size_t)t * act_stride, act_stride, n, arg, tab);
             for (int r = 0; r + rows <= nr; r += rows)
                 for (int p = 0; p < rows / 16; p++)
-                    tile(w + (size_t)r * w_stride, p, grouped, act + (size_t)t * act_stride, act_stride, n, tab,
-                         out + (size_t)t * ldo + (size_t)r + 16 * (size_t)p, ldo);
+                    panel(w + (size_t)r * w_stride, p, grouped, act + (size_t)t * act_stride, act_stride, n, tab,
+                          out + (size_t)t * ldo + (size_t)r + 16 * (size_t)p, ldo);
         }
         _tile_release();
     }
@@ -241,25 +250,38 @@ static void gemm_x16_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, cons
                                 nt - nt16, scratch);
 }
 
+/* The qdot_gemm_fn of the Q8_0, Q4_0 and Q5_0 16-row panels and 64-row
+ * groups. */
+static void gemm_x16_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n, float *out,
+                         size_t ldo, int nr, int nt, float *scratch) {
+    const uint32_t type = wtype & QDOT_TYPE_MASK, offset = type == GGML_TYPE_Q8_0 ? 128 : type == GGML_TYPE_Q5_0 ? 16 : 8;
+    amx_gemm_walk(wtype, w, w_stride, act, act_stride, n, out, ldo, nr, nt, scratch, 32, amx_gather_act, offset,
+                  type == GGML_TYPE_Q8_0 ? amx_tile_q8_0 : type == GGML_TYPE_Q5_0 ? amx_tile_q5_0 : amx_tile_q4_0);
+}
+
 /* ---- Q4_K in 16-row panels (QDOT_Q4_K16) --------------------------------------------- */
 
 /* The activation side of every super-block for one tile of 16 activation
- * rows (QDOT_ACT_Q8K): for super-block b, 80 words from tab + 80 b: d_a of
- * row t at t (f32), then for i = 0..3 at 16 + 16 i + t the word pair of
- * the activation sums of 32-element sub-blocks 2i and 2i + 1 (low, high
- * 16 bits), as the AVX-512 kernel multiplies them with the mins. 1.25n
- * bytes: the gemm's scratch holds 4n. */
-static void amx_gather_act_k(const uint8_t *act, size_t act_stride, int64_t n, uint32_t *tab) {
-    const int64_t nb = n / 256;
+ * rows (QDOT_ACT_Q8K), for a K-quant whose super-block end takes np word
+ * pairs of activation sums (Q4_K 4: sums of 32 values; Q6_K 8: of 16):
+ * for super-block b, 16 + 16 np words from tab + (16 + 16 np) b: d_a of
+ * row t at t (f32), then for i < np at 16 + 16 i + t the pair of sums 2i
+ * and 2i + 1 (low, high 16 bits), as the AVX-512 kernels take them. At
+ * most 2.25n bytes: the gemm's scratch holds 4n. */
+static void amx_gather_act_k(const uint8_t *act, size_t act_stride, int64_t n, uint32_t np, uint32_t *tab) {
+    const int64_t nb = n / 256, per = 16 + 16 * (int64_t)np;
+    const int k = 8 / (int)np; /* 16-value sums per sum */
     for (int t = 0; t < AMX_ROWS; t++) {
         const uint8_t *row = act + (size_t)t * act_stride;
         for (int64_t b = 0; b < nb; b++) {
             int16_t s16[16];
-            memcpy(&tab[80 * b + t], row + n + 4 * b, 4);
+            memcpy(&tab[per * b + t], row + n + 4 * b, 4);
             memcpy(s16, row + n + 4 * nb + 32 * b, sizeof s16);
-            for (int i = 0; i < 4; i++) {
-                uint16_t lo = (uint16_t)(s16[4 * i] + s16[4 * i + 1]), hi = (uint16_t)(s16[4 * i + 2] + s16[4 * i + 3]);
-                tab[80 * b + 16 + 16 * i + t] = lo | (uint32_t)hi << 16;
+            for (uint32_t i = 0; i < np; i++) {
+                uint16_t w[2] = {0, 0};
+                for (int h = 0; h < 2; h++)
+                    for (int m = 0; m < k; m++) w[h] = (uint16_t)(w[h] + (uint16_t)s16[k * (2 * i + h) + m]);
+                tab[per * b + 16 + 16 * i + t] = w[0] | (uint32_t)w[1] << 16;
             }
         }
     }
@@ -291,6 +313,22 @@ AI void amx_unpack_q4_k16(const uint8_t *step, uint8_t *dst) {
     } while (0)
 #define AMX_ISUM(sums, sc, t) (isum##t = _mm512_add_epi32(isum##t, _mm512_mullo_epi32(_mm512_load_si512((const void *)((sums) + 16 * (t))), sc)))
 
+/* The end of a K-quant super-block for the 16 activation rows, in the
+ * AVX-512 kernel's order: acc[t] += cvt(isum[t]) x (d x d_a) - cvt(mo) x
+ * (dmin x d_a), mo the sum over i < np of the rows' word pairs[i] times
+ * the activation sums' word pair i of row t. tb: the super-block's table
+ * (d_a of row t at t, pair i of row t at 16 + 16 i + t). */
+AI void amx_k_end(__m512 acc[AMX_ROWS], const __m512i isum[AMX_ROWS], const __m512i *pairs, const int np, const uint32_t *tb, __m512 d,
+                  __m512 dmin) {
+    for (int t = 0; t < AMX_ROWS; t++) {
+        __m512i mo = _mm512_setzero_si512();
+        for (int i = 0; i < np; i++) mo = _mm512_dpwssd_epi32(mo, pairs[i], _mm512_set1_epi32((int32_t)tb[16 + 16 * i + t]));
+        const __m512 vda = _mm512_set1_ps(tab_f32(tb + t));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, vda), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_mul_ps(dmin, vda), acc[t]);
+    }
+}
+
 /* out[t * ldo + r] for the 16 rows of one Q4_K16 panel and 16 QDOT_ACT_Q8K
  * rows (tab: their amx_gather_act_k table). Per sub-block of 32 one tile
  * multiply of the unpacked nibbles gives the 16 x 16 integer sums, which
@@ -299,8 +337,9 @@ AI void amx_unpack_q4_k16(const uint8_t *step, uint8_t *dst) {
  * them (which keeps its even scales and its d at 16 and 1/16 times these:
  * powers of two, so the products and their roundings are the same). The
  * next super-block is unpacked while the last sums are still in flight. */
-static void amx_tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab, float *out,
-                            size_t ldo) {
+static void amx_tile_q4_k16(const uint8_t *w, int p, int grouped, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab,
+                            float *out, size_t ldo) {
+    (void)p, (void)grouped; /* 16-row panels only */
     _Alignas(64) int32_t sums[4][AMX_ROWS * 16];
     _Alignas(64) uint8_t unpacked[2][4096]; /* super-blocks b and b + 1, by parity */
     __m512 acc[AMX_ROWS];
@@ -326,18 +365,18 @@ static void amx_tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_str
                 isum7 = isum0, isum8 = isum0, isum9 = isum0, isum10 = isum0, isum11 = isum0, isum12 = isum0, isum13 = isum0, isum14 = isum0,
                 isum15 = isum0;
         __asm__ volatile("" ::: "memory"); /* the unpacked super-block is in memory before the tile loads read it */
-        AMX_BLOCK_DOTS(0, 2, 4, u, act, act_stride, j, sums[0]);
-        AMX_BLOCK_DOTS(1, 3, 5, u + 512, act, act_stride, j + 1, sums[1]);
-        AMX_BLOCK_DOTS(0, 2, 6, u + 1024, act, act_stride, j + 2, sums[2]);
-        AMX_BLOCK_DOTS(1, 3, 7, u + 1536, act, act_stride, j + 3, sums[3]);
+        AMX_BLOCK_DOTS(0, 2, 4, u, act + 32 * (j), act_stride, sums[0]);
+        AMX_BLOCK_DOTS(1, 3, 5, u + 512, act + 32 * (j + 1), act_stride, sums[1]);
+        AMX_BLOCK_DOTS(0, 2, 6, u + 1024, act + 32 * (j + 2), act_stride, sums[2]);
+        AMX_BLOCK_DOTS(1, 3, 7, u + 1536, act + 32 * (j + 3), act_stride, sums[3]);
         AMX_SUB_SCALE(sums[0], sc[0]);
         AMX_SUB_SCALE(sums[1], sc[1]);
-        AMX_BLOCK_DOTS(0, 2, 4, u + 2048, act, act_stride, j + 4, sums[0]);
-        AMX_BLOCK_DOTS(1, 3, 5, u + 2560, act, act_stride, j + 5, sums[1]);
+        AMX_BLOCK_DOTS(0, 2, 4, u + 2048, act + 32 * (j + 4), act_stride, sums[0]);
+        AMX_BLOCK_DOTS(1, 3, 5, u + 2560, act + 32 * (j + 5), act_stride, sums[1]);
         AMX_SUB_SCALE(sums[2], sc[2]);
         AMX_SUB_SCALE(sums[3], sc[3]);
-        AMX_BLOCK_DOTS(0, 2, 6, u + 3072, act, act_stride, j + 6, sums[2]);
-        AMX_BLOCK_DOTS(1, 3, 7, u + 3584, act, act_stride, j + 7, sums[3]);
+        AMX_BLOCK_DOTS(0, 2, 6, u + 3072, act + 32 * (j + 6), act_stride, sums[2]);
+        AMX_BLOCK_DOTS(1, 3, 7, u + 3584, act + 32 * (j + 7), act_stride, sums[3]);
         if (b + 1 < nb) amx_unpack_q4_k16(step + 2304, unpacked[(b + 1) & 1]);
         AMX_SUB_SCALE(sums[0], sc[4]);
         AMX_SUB_SCALE(sums[1], sc[5]);
@@ -347,37 +386,100 @@ static void amx_tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_str
                                          isum8, isum9, isum10, isum11, isum12, isum13, isum14, isum15};
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
         const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 32)));
-        const uint32_t *tb = tab + 80 * b;
-        for (int t = 0; t < AMX_ROWS; t++) {
-            __m512i mo = _mm512_setzero_si512();
-            for (int i = 0; i < 4; i++) mo = _mm512_dpwssd_epi32(mo, mp[i], _mm512_set1_epi32((int32_t)tb[16 + 16 * i + t]));
-            const __m512 vda = _mm512_set1_ps(tab_f32(tb + t));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isums[t]), _mm512_mul_ps(d, vda), acc[t]);
-            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mo), _mm512_mul_ps(dmin, vda), acc[t]);
-        }
+        amx_k_end(acc, isums, mp, 4, tab + 80 * b, d, dmin);
     }
     for (int t = 0; t < AMX_ROWS; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
 }
 
-/* The qdot_gemm_fn of QDOT_Q4_K16: whole 16-activation-row tiles here, the
- * rest by the AVX-512 kernel. */
+/* The qdot_gemm_fn of QDOT_Q4_K16. */
 static void gemm_q4_k16_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
                             float *out, size_t ldo, int nr, int nt, float *scratch) {
-    const int nt16 = nt / AMX_ROWS * AMX_ROWS;
-    if (nt16 > 0) {
-        amx_configure();
-        uint32_t *tab = (uint32_t *)(void *)scratch; /* 1.25n bytes: amx_gather_act_k */
-        for (int t = 0; t < nt16; t += AMX_ROWS) {
-            amx_gather_act_k(act + (size_t)t * act_stride, act_stride, n, tab);
-            for (int r = 0; r + 16 <= nr; r += 16)
-                amx_tile_q4_k16(w + (size_t)r * w_stride, act + (size_t)t * act_stride, act_stride, n, tab,
-                                out + (size_t)t * ldo + (size_t)r, ldo);
-        }
-        _tile_release();
+    amx_gemm_walk(wtype, w, w_stride, act, act_stride, n, out, ldo, nr, nt, scratch, 32, amx_gather_act_k, 4, amx_tile_q4_k16);
+}
+
+/* ---- Q6_K in 16-row panels (QDOT_Q6_K16) --------------------------------------------- */
+
+/* The 64 quads of a Q6_K16 super-block (qdot.h) as the tile multiply's
+ * operand layout, one byte per value (0..63), into dst[64][64]: quad c (of
+ * all 16 rows) at 64 c, so sub-block j's 4 lines are at 256 j; the bits
+ * merged as the AVX-512 kernel merges them. */
+AI void amx_unpack_q6_k16(const uint8_t *step, uint8_t *dst) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    for (int u = 0; u < 16; u++) {
+        __m512i lA = _mm512_loadu_si512((const void *)(step + 288 + 192 * u));      /* quads u (low), u + 32 (high) */
+        __m512i lB = _mm512_loadu_si512((const void *)(step + 288 + 192 * u + 64)); /* quads u + 16, u + 48 */
+        __m512i h = _mm512_loadu_si512((const void *)(step + 288 + 192 * u + 128));
+        _mm512_store_si512((void *)(dst + 64 * u), _mm512_ternarylogic_epi32(lA, m4, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30), 0xEA));
+        _mm512_store_si512((void *)(dst + 64 * (u + 16)),
+                           _mm512_ternarylogic_epi32(lB, m4, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30), 0xEA));
+        _mm512_store_si512((void *)(dst + 64 * (u + 32)),
+                           _mm512_ternarylogic_epi32(_mm512_srli_epi16(lA, 4), m4, _mm512_and_si512(h, m30), 0xEA));
+        _mm512_store_si512((void *)(dst + 64 * (u + 48)),
+                           _mm512_ternarylogic_epi32(_mm512_srli_epi16(lB, 4), m4, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30), 0xEA));
     }
-    if (nt16 < nt)
-        qdot_gemm_avx512(wtype)(wtype, w, w_stride, act + (size_t)nt16 * act_stride, act_stride, n, out + (size_t)nt16 * ldo, ldo, nr,
-                                nt - nt16, scratch);
+}
+
+/* The 16 rows' signed scales of sub-block j of the super-block at step. */
+AI __m512i q6k_scales(const uint8_t *step, int j) {
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 16 * j)));
+}
+
+/* out[t * ldo + r] for the 16 rows of one Q6_K16 panel and 16 QDOT_ACT_Q8K
+ * rows (tab: their amx_gather_act_k table, 8 pairs): one tile multiply per
+ * 16-value sub-block (tiles configured for 16), the rows' scales into
+ * per-super-block integer sums, then the -32 offset and the float steps
+ * of the AVX-512 kernel, in its order. */
+static void amx_tile_q6_k16(const uint8_t *w, int p, int grouped, const uint8_t *act, size_t act_stride, int64_t n, const uint32_t *tab,
+                            float *out, size_t ldo) {
+    (void)p, (void)grouped; /* 16-row panels only */
+    _Alignas(64) int32_t sums[4][AMX_ROWS * 16];
+    _Alignas(64) uint8_t unpacked[2][4096]; /* super-blocks b and b + 1, by parity */
+    __m512 acc[AMX_ROWS];
+    const int64_t nb = n / 256;
+    for (int t = 0; t < AMX_ROWS; t++) acc[t] = _mm512_setzero_ps();
+    if (nb > 0) amx_unpack_q6_k16(w, unpacked[0]);
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *step = w + (size_t)b * 3360, *u = unpacked[b & 1];
+        const uint8_t *a = act + 256 * b; /* sub-block j of the activations at a + 16 j */
+        __m512i isum0 = _mm512_setzero_si512(), isum1 = isum0, isum2 = isum0, isum3 = isum0, isum4 = isum0, isum5 = isum0, isum6 = isum0,
+                isum7 = isum0, isum8 = isum0, isum9 = isum0, isum10 = isum0, isum11 = isum0, isum12 = isum0, isum13 = isum0, isum14 = isum0,
+                isum15 = isum0;
+        __asm__ volatile("" ::: "memory"); /* the unpacked super-block is in memory before the tile loads read it */
+        for (int j = 0; j < 16; j += 4) { /* multiplies two sub-blocks ahead of the scaling, as amx_tile */
+            AMX_BLOCK_DOTS(0, 2, 4, u + 256 * j, a + 16 * j, act_stride, sums[0]);
+            AMX_BLOCK_DOTS(1, 3, 5, u + 256 * (j + 1), a + 16 * (j + 1), act_stride, sums[1]);
+            if (j > 0) {
+                AMX_SUB_SCALE(sums[2], q6k_scales(step, j - 2));
+                AMX_SUB_SCALE(sums[3], q6k_scales(step, j - 1));
+            }
+            AMX_BLOCK_DOTS(0, 2, 6, u + 256 * (j + 2), a + 16 * (j + 2), act_stride, sums[2]);
+            AMX_BLOCK_DOTS(1, 3, 7, u + 256 * (j + 3), a + 16 * (j + 3), act_stride, sums[3]);
+            if (j == 12 && b + 1 < nb) amx_unpack_q6_k16(step + 3360, unpacked[(b + 1) & 1]);
+            AMX_SUB_SCALE(sums[0], q6k_scales(step, j));
+            AMX_SUB_SCALE(sums[1], q6k_scales(step, j + 1));
+        }
+        AMX_SUB_SCALE(sums[2], q6k_scales(step, 14));
+        AMX_SUB_SCALE(sums[3], q6k_scales(step, 15));
+        const __m512i isums[AMX_ROWS] = {isum0, isum1, isum2,  isum3,  isum4,  isum5,  isum6,  isum7,
+                                         isum8, isum9, isum10, isum11, isum12, isum13, isum14, isum15};
+        /* offsets: dword lane r of sp[i] = (sc[r][2i], sc[r][2i+1]) as words */
+        __m512i sp[8];
+        for (int i = 0; i < 8; i++) {
+            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 32 * i));
+            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 48 + 32 * i));
+            sp[i] = _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(s0, s1), _mm_unpacklo_epi8(s0, s1)));
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
+        const __m512 dmin = _mm512_mul_ps(d, _mm512_set1_ps(32.0f));
+        amx_k_end(acc, isums, sp, 8, tab + 144 * b, d, dmin);
+    }
+    for (int t = 0; t < AMX_ROWS; t++) _mm512_storeu_ps(out + (size_t)t * ldo, acc[t]);
+}
+
+/* The qdot_gemm_fn of QDOT_Q6_K16. */
+static void gemm_q6_k16_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, const uint8_t *act, size_t act_stride, int64_t n,
+                            float *out, size_t ldo, int nr, int nt, float *scratch) {
+    amx_gemm_walk(wtype, w, w_stride, act, act_stride, n, out, ldo, nr, nt, scratch, 16, amx_gather_act_k, 8, amx_tile_q6_k16);
 }
 
 qdot_gemm_fn qdot_gemm_amx(uint32_t wtype) {
@@ -389,6 +491,7 @@ qdot_gemm_fn qdot_gemm_amx(uint32_t wtype) {
     case QDOT_Q5_0X16:
     case QDOT_Q5_0X64: return gemm_x16_amx;
     case QDOT_Q4_K16: return gemm_q4_k16_amx;
+    case QDOT_Q6_K16: return gemm_q6_k16_amx;
     default: return NULL;
     }
 }

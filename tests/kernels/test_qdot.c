@@ -335,7 +335,7 @@ static void test_quantize_levels(void **state) {
 }
 
 /* The AMX kernel gives the AVX-512 kernel's bits for batched Q8_0, Q4_0,
- * Q5_0 and Q4_K panels (the same integer sums, then the same float steps
+ * Q5_0, Q4_K and Q6_K panels (the same integer sums, then the same float steps
  * in the same order):
  * 16-row panels and 64-row groups, whole 16-row activation tiles and rows
  * left over for AVX-512. Skipped where the processor (or the OS) has no
@@ -348,10 +348,10 @@ static void test_amx_same_bits(void **state) {
         skip();
     }
     const int64_t shapes[][2] = {{48, 896}, {64, 896}, {64, 4864}, {16, 128}, {16, 256}, {48, 2048}}; /* rows, cols */
-    const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K};
-    for (size_t k = 0; k < 4 * sizeof shapes / sizeof *shapes; k++) {
-        const int64_t rows = shapes[k / 4][0], n = shapes[k / 4][1];
-        const uint32_t type = types[k % 4];
+    const uint32_t types[] = {GGML_TYPE_Q8_0, GGML_TYPE_Q4_0, GGML_TYPE_Q5_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K};
+    for (size_t k = 0; k < 5 * sizeof shapes / sizeof *shapes; k++) {
+        const int64_t rows = shapes[k / 5][0], n = shapes[k / 5][1];
+        const uint32_t type = types[k % 5];
         if (n % ggml_type_get(type)->block_size) continue;
         const int nt = 35;
         size_t wrow = ggml_row_size(type, n);
