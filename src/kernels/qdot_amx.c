@@ -23,6 +23,7 @@
  * than 16 rows (a generated token), go to the AVX-512 kernels. */
 #include "kernels/qdot.h"
 
+#include <assert.h>
 #include <immintrin.h>
 #include <string.h>
 
@@ -233,6 +234,7 @@ static void amx_gemm_walk(uint32_t wtype, const uint8_t *w, size_t w_stride, con
                           size_t ldo, int nr, int nt, float *scratch, int len, amx_gather_fn gather, uint32_t arg, amx_panel_fn panel) {
     const int grouped = (wtype & QDOT_LAYOUT_MASK) == QDOT_GROUPS64, rows = grouped ? 64 : 16;
     const int nt16 = nt / AMX_ROWS * AMX_ROWS;
+    assert(nr % rows == 0 && scratch != NULL); /* whole panels (qdot_panel_rows), and 4n bytes for the table */
     if (nt16 > 0) {
         amx_configure(len);
         uint32_t *tab = (uint32_t *)(void *)scratch;
