@@ -2,8 +2,8 @@
  *
  * One binary carries scalar, AVX2+FMA and AVX-512 (F, BW, VL, DQ, VNNI)
  * kernels, and for batched Q8_0, Q4_0, Q5_0, Q4_K and Q6_K products Intel
- * AMX (AMX-TILE, AMX-INT8, on top of that AVX-512); cpu_level() picks the best the processor and
- * the operating system support. The environment variable
+ * AMX (AMX-TILE, AMX-INT8, on top of that AVX-512); cpu_level() picks the
+ * best the processor and the operating system support. The environment variable
  * AIRLOCK_CPU=scalar|avx2|avx512|amx lowers it (tests use this to run every
  * variant; asking for more than the CPU has is clamped). */
 #ifndef AIRLOCK_KERNELS_CPU_H

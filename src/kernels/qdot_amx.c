@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "formats/ggml_types.h"
+#include "kernels/qdot_unpack512.h"
 
 #define AI static inline __attribute__((always_inline))
 
@@ -122,9 +123,6 @@ AI float tab_f32(const uint32_t *p) {
     return f;
 }
 
-/* x shifted left by s bits in each 16-bit lane (right by -s when s < 0). */
-AI __m512i amx_shift16(__m512i x, const int s) { return s >= 0 ? _mm512_slli_epi16(x, s) : _mm512_srli_epi16(x, -s); }
-
 /* The four blocks of a Q4_0 or Q5_0 panel step (qdot.h) as Q8_0's
  * operand layout, one byte per value (value + 8 or + 16) into dst[4][512]:
  * line v of block k holds elements 4v..4v+3 of the 16 rows (the low
@@ -132,17 +130,12 @@ AI __m512i amx_shift16(__m512i x, const int s) { return s >= 0 ? _mm512_slli_epi
  * fifth bits merged in as the AVX-512 kernel merges them. */
 AI void amx_unpack_step(const uint8_t *step, uint8_t *dst, const int kind) {
     const int Q5 = kind == GGML_TYPE_Q5_0;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
     for (int k = 0; k < 4; k++) {
         const uint8_t *q = step + 128 + (Q5 ? 320 : 256) * k;
-        const __m512i hv = Q5 ? _mm512_loadu_si512((const void *)(q + 256)) : m4;
+        const __m512i hv = Q5 ? _mm512_loadu_si512((const void *)(q + 256)) : _mm512_setzero_si512();
         for (int v = 0; v < 4; v++) {
-            __m512i x = _mm512_loadu_si512((const void *)(q + 64 * v));
-            __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
-            if (Q5) { /* bit 2v of each byte to bit 4 of lo, bit 2v + 1 to bit 4 of hi */
-                lo = _mm512_ternarylogic_epi32(lo, amx_shift16(hv, 4 - 2 * v), m10, 0xF8);
-                hi = _mm512_ternarylogic_epi32(hi, amx_shift16(hv, 3 - 2 * v), m10, 0xF8);
-            }
+            __m512i lo, hi;
+            unpack512_x16_quad(_mm512_loadu_si512((const void *)(q + 64 * v)), hv, v, Q5, &lo, &hi);
             _mm512_store_si512((void *)(dst + 512 * k + 64 * v), lo);
             _mm512_store_si512((void *)(dst + 512 * k + 256 + 64 * v), hi);
         }
@@ -345,7 +338,6 @@ static void amx_tile_q4_k16(const uint8_t *w, int p, int grouped, const uint8_t 
     _Alignas(64) int32_t sums[4][AMX_ROWS * 16];
     _Alignas(64) uint8_t unpacked[2][4096]; /* super-blocks b and b + 1, by parity */
     __m512 acc[AMX_ROWS];
-    const __m128i m3f = _mm_set1_epi8(0x3F), m03 = _mm_set1_epi8(0x03), m3c = _mm_set1_epi8(0x3C);
     const int64_t nb = n / 256;
     for (int t = 0; t < AMX_ROWS; t++) acc[t] = _mm512_setzero_ps();
     if (nb > 0) amx_unpack_q4_k16(w, unpacked[0]);
@@ -353,16 +345,7 @@ static void amx_tile_q4_k16(const uint8_t *w, int p, int grouped, const uint8_t 
         const uint8_t *step = w + (size_t)b * 2304, *u = unpacked[b & 1];
         const int64_t j = 8 * b; /* first sub-block */
         __m512i sc[8], mp[4];
-        for (int i = 0; i < 4; i++) {
-            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 64 + 32 * i));
-            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 80 + 32 * i));
-            __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(step + 192 + 16 * i));
-            sc[2 * i] = _mm512_cvtepu8_epi32(_mm_and_si128(s0, m3f));
-            sc[2 * i + 1] = _mm512_cvtepu8_epi32(_mm_and_si128(s1, m3f));
-            __m128i mn0 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s0, 6), m03), _mm_and_si128(_mm_slli_epi16(h, 2), m3c));
-            __m128i mn1 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s1, 6), m03), _mm_and_si128(_mm_srli_epi16(h, 2), m3c));
-            mp[i] = _mm512_cvtepu8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(mn0, mn1), _mm_unpacklo_epi8(mn0, mn1)));
-        }
+        unpack512_q4k16_scales(step, 0, sc, mp);
         __m512i isum0 = _mm512_setzero_si512(), isum1 = isum0, isum2 = isum0, isum3 = isum0, isum4 = isum0, isum5 = isum0, isum6 = isum0,
                 isum7 = isum0, isum8 = isum0, isum9 = isum0, isum10 = isum0, isum11 = isum0, isum12 = isum0, isum13 = isum0, isum14 = isum0,
                 isum15 = isum0;
@@ -406,18 +389,10 @@ static void gemm_q4_k16_amx(uint32_t wtype, const uint8_t *w, size_t w_stride, c
  * all 16 rows) at 64 c, so sub-block j's 4 lines are at 256 j; the bits
  * merged as the AVX-512 kernel merges them. */
 AI void amx_unpack_q6_k16(const uint8_t *step, uint8_t *dst) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     for (int u = 0; u < 16; u++) {
-        __m512i lA = _mm512_loadu_si512((const void *)(step + 288 + 192 * u));      /* quads u (low), u + 32 (high) */
-        __m512i lB = _mm512_loadu_si512((const void *)(step + 288 + 192 * u + 64)); /* quads u + 16, u + 48 */
-        __m512i h = _mm512_loadu_si512((const void *)(step + 288 + 192 * u + 128));
-        _mm512_store_si512((void *)(dst + 64 * u), _mm512_ternarylogic_epi32(lA, m4, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30), 0xEA));
-        _mm512_store_si512((void *)(dst + 64 * (u + 16)),
-                           _mm512_ternarylogic_epi32(lB, m4, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30), 0xEA));
-        _mm512_store_si512((void *)(dst + 64 * (u + 32)),
-                           _mm512_ternarylogic_epi32(_mm512_srli_epi16(lA, 4), m4, _mm512_and_si512(h, m30), 0xEA));
-        _mm512_store_si512((void *)(dst + 64 * (u + 48)),
-                           _mm512_ternarylogic_epi32(_mm512_srli_epi16(lB, 4), m4, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30), 0xEA));
+        __m512i q[4];
+        unpack512_q6k16_quads(step, u, q);
+        for (int f = 0; f < 4; f++) _mm512_store_si512((void *)(dst + 64 * (u + 16 * f)), q[f]);
     }
 }
 
@@ -464,13 +439,8 @@ static void amx_tile_q6_k16(const uint8_t *w, int p, int grouped, const uint8_t 
         AMX_SUB_SCALE(sums[3], q6k_scales(step, 15));
         const __m512i isums[AMX_ROWS] = {isum0, isum1, isum2,  isum3,  isum4,  isum5,  isum6,  isum7,
                                          isum8, isum9, isum10, isum11, isum12, isum13, isum14, isum15};
-        /* offsets: dword lane r of sp[i] = (sc[r][2i], sc[r][2i+1]) as words */
-        __m512i sp[8];
-        for (int i = 0; i < 8; i++) {
-            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 32 * i));
-            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 48 + 32 * i));
-            sp[i] = _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(s0, s1), _mm_unpacklo_epi8(s0, s1)));
-        }
+        __m512i sp[8]; /* offsets: the scales as word pairs */
+        unpack512_q6k16_scale_pairs(step, sp);
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
         const __m512 dmin = _mm512_mul_ps(d, _mm512_set1_ps(32.0f));
         amx_k_end(acc, isums, sp, 8, tab + 144 * b, d, dmin);

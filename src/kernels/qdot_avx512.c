@@ -12,6 +12,7 @@
 
 #include "formats/ggml_types.h"
 #include "kernels/qdot_tile.h"
+#include "kernels/qdot_unpack512.h"
 #include "kernels/quants.h"
 
 #define AI static inline __attribute__((always_inline))
@@ -346,7 +347,6 @@ AI __m512 k16_accumulate(__m512 acc, __m512i isum, __m512i mo, __m512 d, __m512 
  * batch it came in. */
 AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m128i m3f = _mm_set1_epi8(0x3F), m03 = _mm_set1_epi8(0x03), m3c = _mm_set1_epi8(0x3C);
     const int64_t nb = n / 256;
     __m512 acc[4];
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
@@ -354,19 +354,9 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
         const uint8_t *step = w + (size_t)b * 2304;
         if (T == 1) prefetch_stream_near_first(step, 2304); /* a batch re-reads the panel from cache: near-first cost it 8-12% */
         else prefetch_stream(step, 2304);
-        /* scales (dwords, per sub-block) and min pairs (words, per pair of sub-blocks) */
+        /* scales (dwords, per sub-block; the even ones x16: see above) and min pairs (words, per pair of sub-blocks) */
         __m512i sc[8], mp[4];
-        for (int i = 0; i < 4; i++) {
-            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 64 + 32 * i));
-            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 80 + 32 * i));
-            __m128i h = _mm_loadu_si128((const __m128i *)(const void *)(step + 192 + 16 * i));
-            sc[2 * i] = _mm512_slli_epi32(_mm512_cvtepu8_epi32(_mm_and_si128(s0, m3f)), 4); /* x16: see below */
-            sc[2 * i + 1] = _mm512_cvtepu8_epi32(_mm_and_si128(s1, m3f));
-            __m128i mn0 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s0, 6), m03), _mm_and_si128(_mm_slli_epi16(h, 2), m3c));
-            __m128i mn1 = _mm_or_si128(_mm_and_si128(_mm_srli_epi16(s1, 6), m03), _mm_and_si128(_mm_srli_epi16(h, 2), m3c));
-            __m256i pairs = _mm256_set_m128i(_mm_unpackhi_epi8(mn0, mn1), _mm_unpacklo_epi8(mn0, mn1));
-            mp[i] = _mm512_cvtepu8_epi16(pairs); /* dword lane r: (m[r][2i], m[r][2i+1]) */
-        }
+        unpack512_q4k16_scales(step, 4, sc, mp);
         __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step)), _mm512_set1_ps(1.0f / 16));
         __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(step + 32)));
         __m512i isum[4];
@@ -413,7 +403,6 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
  * (activation sum of sub-block j), eight 16-bit multiply-adds of
  * (sc[2i], sc[2i+1]) pairs. */
 AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, float *out, size_t ldo, const int T) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     const int64_t nb = n / 256;
     __m512 acc[4];
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
@@ -430,14 +419,8 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
                 for (int f = 0; f < 4; f++) sa[t][f] = _mm512_setzero_si512();
             for (int uu = 0; uu < 4; uu++) {
                 const int u = 4 * s4 + uu;
-                __m512i lA = _mm512_loadu_si512((const void *)(step + 288 + 192 * u));       /* quads u (low), u + 32 (high) */
-                __m512i lB = _mm512_loadu_si512((const void *)(step + 288 + 192 * u + 64));  /* quads u + 16, u + 48 */
-                __m512i h = _mm512_loadu_si512((const void *)(step + 288 + 192 * u + 128));
                 __m512i q[4];
-                q[0] = _mm512_ternarylogic_epi32(lA, m4, _mm512_and_si512(_mm512_slli_epi16(h, 4), m30), 0xEA);
-                q[1] = _mm512_ternarylogic_epi32(lB, m4, _mm512_and_si512(_mm512_slli_epi16(h, 2), m30), 0xEA);
-                q[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lA, 4), m4, _mm512_and_si512(h, m30), 0xEA);
-                q[3] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(lB, 4), m4, _mm512_and_si512(_mm512_srli_epi16(h, 2), m30), 0xEA);
+                unpack512_q6k16_quads(step, u, q);
                 for (int t = 0; t < T; t++) {
                     const uint8_t *a = act + (size_t)t * act_stride + 256 * b;
                     for (int f = 0; f < 4; f++) { /* quad u + 16 f: elements 4u + 64 f .. +3 */
@@ -452,13 +435,8 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
                 for (int t = 0; t < T; t++) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sa[t][f], sc));
             }
         }
-        /* offsets: dword lane r of sp[i] = (sc[r][2i], sc[r][2i+1]) as words */
-        __m512i sp[8];
-        for (int i = 0; i < 8; i++) {
-            __m128i s0 = _mm_loadu_si128((const __m128i *)(const void *)(step + 32 + 32 * i));
-            __m128i s1 = _mm_loadu_si128((const __m128i *)(const void *)(step + 48 + 32 * i));
-            sp[i] = _mm512_cvtepi8_epi16(_mm256_set_m128i(_mm_unpackhi_epi8(s0, s1), _mm_unpacklo_epi8(s0, s1)));
-        }
+        __m512i sp[8]; /* offsets: the scales as word pairs */
+        unpack512_q6k16_scale_pairs(step, sp);
         __m512 dmin = _mm512_mul_ps(d, _mm512_set1_ps(32.0f));
         for (int t = 0; t < T; t++) {
             const uint8_t *row = act + (size_t)t * act_stride;
@@ -481,8 +459,6 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
  * and 2v + 1 of the block's fifth-bit vector, same byte) in as 16. The
  * same steps for every T. */
 enum { X16_Q4_0 = GGML_TYPE_Q4_0, X16_Q8_0 = GGML_TYPE_Q8_0, X16_Q5_0 = GGML_TYPE_Q5_0 }; /* kinds: the file's types */
-/* x shifted left by s bits in each 16-bit lane (right by -s when s < 0). */
-AI __m512i shift16(__m512i x, const int s) { return s >= 0 ? _mm512_slli_epi16(x, s) : _mm512_srli_epi16(x, -s); }
 /* Steps g0..g1-1 of one panel (step g0 at w, the rest following it) into
  * acc[t]. */
 AI void x16_steps(const uint8_t *w, const uint8_t *act, size_t act_stride, int64_t n, int64_t g0, int64_t g1, __m512 acc[4],
@@ -490,7 +466,7 @@ AI void x16_steps(const uint8_t *w, const uint8_t *act, size_t act_stride, int64
     const int Q8 = kind == X16_Q8_0, Q5 = kind == X16_Q5_0;
     const size_t step_bytes = qdot_x16_step_bytes((uint32_t)kind), kstride = Q5 ? 320 : 256;
     const int32_t offset = Q8 ? 128 : Q5 ? 16 : 8;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t g = g0; g < g1; g++) {
         const uint8_t *step = w + (size_t)(g - g0) * step_bytes;
         if (T == 1) prefetch_stream_paced(step, step_bytes);
@@ -516,12 +492,8 @@ AI void x16_steps(const uint8_t *w, const uint8_t *act, size_t act_stride, int64
             } else {
                 const __m512i hv = Q5 ? _mm512_loadu_si512((const void *)(step + 128 + 320 * k + 256)) : m4;
                 for (int v = 0; v < 4; v++) {
-                    __m512i x = _mm512_loadu_si512((const void *)(step + 128 + kstride * k + 64 * v));
-                    __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
-                    if (Q5) { /* bit 2v of each byte to bit 4 of lo, bit 2v + 1 to bit 4 of hi (0xF8: a | (b & c)) */
-                        lo = _mm512_ternarylogic_epi32(lo, shift16(hv, 4 - 2 * v), m10, 0xF8);
-                        hi = _mm512_ternarylogic_epi32(hi, shift16(hv, 3 - 2 * v), m10, 0xF8);
-                    }
+                    __m512i lo, hi;
+                    unpack512_x16_quad(_mm512_loadu_si512((const void *)(step + 128 + kstride * k + 64 * v)), hv, v, Q5, &lo, &hi);
                     for (int t = 0; t < T; t++) {
                         int32_t a0, a1;
                         memcpy(&a0, act + (size_t)t * act_stride + 32 * b + 4 * v, 4);
