@@ -352,8 +352,8 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *step = w + (size_t)b * 2304;
-        if (T == 1) prefetch_stream_near_first(step, 2304); /* a batch re-reads the panel from cache: near-first cost it 8-12% */
-        else prefetch_stream(step, 2304);
+        if (T == 1) prefetch_stream_paced(step, 256); /* the scales' lines; the weights' lines one by one below */
+        else prefetch_stream(step, 2304);               /* a batch re-reads the panel from cache */
         /* scales (dwords, per sub-block; the even ones x16: see above) and min pairs (words, per pair of sub-blocks) */
         __m512i sc[8], mp[4];
         unpack512_q4k16_scales(step, 4, sc, mp);
@@ -365,6 +365,7 @@ AI void tile_q4_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
             __m512i ia[4], ib[4];
             for (int t = 0; t < T; t++) ia[t] = ib[t] = _mm512_setzero_si512();
             for (int k = 0; k < 8; k++) {
+                if (T == 1) prefetch_stream_paced(step + 256 + 512 * g + 64 * k, 64);
                 __m512i x = _mm512_loadu_si512((const void *)(step + 256 + 512 * g + 64 * k));
                 __m512i lo = _mm512_and_si512(x, m4), hi = _mm512_andnot_si512(m4, x);
                 for (int t = 0; t < T; t++) {
@@ -408,8 +409,8 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *step = w + (size_t)b * 3360;
-        if (T == 1) prefetch_stream_near_first(step, 3360); /* a batch re-reads the panel from cache: near-first cost it 8-12% */
-        else prefetch_stream(step, 3360);
+        if (T == 1) prefetch_stream_paced(step, 288); /* the scales' lines; each quad's three lines below */
+        else prefetch_stream(step, 3360);               /* a batch re-reads the panel from cache */
         __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)step));
         __m512i isum[4];
         for (int t = 0; t < T; t++) isum[t] = _mm512_setzero_si512();
@@ -420,6 +421,7 @@ AI void tile_q6_k16(const uint8_t *w, const uint8_t *act, size_t act_stride, int
             for (int uu = 0; uu < 4; uu++) {
                 const int u = 4 * s4 + uu;
                 __m512i q[4];
+                if (T == 1) prefetch_stream_paced(step + 288 + 192 * u, 192);
                 unpack512_q6k16_quads(step, u, q);
                 for (int t = 0; t < T; t++) {
                     const uint8_t *a = act + (size_t)t * act_stride + 256 * b;

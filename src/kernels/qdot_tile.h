@@ -57,27 +57,6 @@ static inline __attribute__((always_inline)) void prefetch_stream(const uint8_t 
     }
 }
 
-/* As prefetch_stream, but under CPU_PREFETCH_L1_L2 the span's near (L1)
- * hints all go before its far (L2) ones, so the lines the next step reads
- * first are asked for before the queue fills with lines from memory. For
- * the K-quant panels, whose steps are 2304 and 3360 bytes (the near hints
- * reach barely one step ahead), on the Intel Xeon of session 20: one
- * thread, llama-3.2-1b Q4_K_M, 72% -> 85% of the read bound (interleaved
- * hints 72-73%, far first 64-65%, bench/decode_bound in alternation);
- * Q4_0 and Q8_0 panels (steps of 1152 and 2176 bytes) measured 1-4 points
- * worse this way (they use prefetch_stream_paced), and the K-quant tiles
- * of more than one token keep prefetch_stream (64 tokens of a Q4_K 8192 x
- * 2048 matrix: 8-12% slower this way). */
-static inline __attribute__((always_inline)) void prefetch_stream_near_first(const uint8_t *p, size_t len) {
-    if (cpu_prefetch_mode != CPU_PREFETCH_L1_L2) {
-        prefetch_stream(p, len);
-        return;
-    }
-    uintptr_t a = (uintptr_t)p;
-    for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(a + PREFETCH_L1_AHEAD + o), _MM_HINT_T0);
-    for (size_t o = 0; o < len; o += 64) _mm_prefetch((const char *)(a + PREFETCH_L2_AHEAD + o), _MM_HINT_T1);
-}
-
 /* As prefetch_stream, but under CPU_PREFETCH_L1_L2 each line's pair of
  * hints follows a fresh (volatile) read of the policy and a branch on it,
  * which paces the hints among the kernel's own loads instead of issuing
@@ -89,8 +68,16 @@ static inline __attribute__((always_inline)) void prefetch_stream_near_first(con
  * in alternation (share of the read bound then, 1 / 2 threads):
  * llama-3.2-1b Q4_0 84% -> 92% / 79% -> 89%, qwen2.5-0.5b Q4_K_M (mostly
  * Q5_0) 77% -> 92% / 75% -> 88%, llama-3.2-1b Q8_0 87% -> 100% / 87% ->
- * 96% (bench/RESULTS.md). The mechanism is not confirmed: that VM has no
- * performance counters. */
+ * 96% (bench/RESULTS.md). The one-token Q4_K and Q6_K panel tiles call
+ * it line by line (or per quad's three lines) just before the loads, which
+ * on the same Xeon in session 22 took llama-3.2-1b Q4_K_M from 79-83% to
+ * 88-91% of the read bound at one thread and 80-82% to 86-88% at two
+ * (bench/decode_bound, old and new builds in alternation; their earlier
+ * hints, all of a step's near ones then all its far ones at the step's
+ * start, had themselves beaten hints interleaved in one burst, 72% ->
+ * 85%). The same hints per line without the fresh read measured below the
+ * old ones (Q4_K 15.2 against 15.9 GB/s, bench/kernels from memory). The
+ * mechanism is not confirmed: that VM has no performance counters. */
 static inline __attribute__((always_inline)) void prefetch_stream_paced(const uint8_t *p, size_t len) {
     if (cpu_prefetch_mode != CPU_PREFETCH_L1_L2) {
         prefetch_stream(p, len);
