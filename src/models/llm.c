@@ -342,6 +342,8 @@ struct llm_ws {
     float *hb, *hb2;  /* [B][n_ff] */
     float *rope_cs;   /* [B][rope_dim] cos, sin of each pair at the token's position */
     int *pos;         /* [B] position of each token */
+    int *tile;        /* [B] first token of each attention tile (consecutive tokens of one sequence) */
+    int n_tiles;
 };
 
 static void *xcalloc(size_t n, size_t size) { return n && size ? calloc(n, size) : NULL; }
@@ -365,7 +367,9 @@ llm_ws *llm_ws_init(const llm_model *m, int n_batch, al_err *err) {
     ws->hb2 = xcalloc(B * F, sizeof(float));
     ws->rope_cs = xcalloc(B * (size_t)hp->rope_dim, sizeof(float));
     ws->pos = xcalloc(B, sizeof(int));
-    if (!ws->x || !ws->xb || !ws->xb2 || !ws->q || !ws->k || !ws->v || !ws->hb || !ws->hb2 || !ws->rope_cs || !ws->pos) goto oom;
+    ws->tile = xcalloc(B + 1, sizeof(int));
+    if (!ws->x || !ws->xb || !ws->xb2 || !ws->q || !ws->k || !ws->v || !ws->hb || !ws->hb2 || !ws->rope_cs || !ws->pos || !ws->tile)
+        goto oom;
     return ws;
 oom:
     al_err_set(err, "out of memory for a %d-token batch", n_batch);
@@ -385,6 +389,7 @@ void llm_ws_free(llm_ws *ws) {
     free(ws->hb2);
     free(ws->rope_cs);
     free(ws->pos);
+    free(ws->tile);
     free(ws);
 }
 
@@ -459,8 +464,16 @@ static inline size_t kv_index(const llm_ctx *c, int layer, int head, int pos) {
 static void kv_store(const llm_ctx *c, void *cache, size_t at, const float *src, int n) {
     if (c->kv == KV_F32) {
         memcpy((float *)cache + at, src, (size_t)n * sizeof(float));
-    } else {
-        op_f32_to_f16((uint16_t *)cache + at, src, n);
+        return;
+    }
+    /* f16 saturates at +-65504 rather than becoming inf: the attention
+     * kernel gives the keys a token of a tile does not see a weight of
+     * exactly 0, and 0 x inf would be NaN */
+    float clamped[256];
+    for (int i0 = 0; i0 < n; i0 += 256) {
+        int m = n - i0 < 256 ? n - i0 : 256;
+        for (int i = 0; i < m; i++) clamped[i] = src[i0 + i] > 65504.0f ? 65504.0f : src[i0 + i] < -65504.0f ? -65504.0f : src[i0 + i];
+        op_f32_to_f16((uint16_t *)cache + at + (size_t)i0, clamped, m);
     }
 }
 
@@ -483,29 +496,38 @@ typedef struct attn_job {
     attn_f16_fn attn16; /* the whole group at once (NULL: per key, below) */
 } attn_job;
 
-/* Task i: token i / n_head_kv, key head i % n_head_kv. For each query head
- * h of the group: xb[tok][h] = sum_t softmax_t(q_h . k_t / sqrt(hd)) v_t over
- * the token's sequence up to its position, with the softmax computed online
+/* True if the attention kernel of kernels/attn.h serves this model's heads. */
+static bool attn_kernel_fits(const attn_job *j) {
+    const int hd = j->ws->m->hp.head_dim;
+    return j->attn16 && hd % 16 == 0 && hd <= ATTN_MAX_HD;
+}
+
+/* Splits the batch into attention tiles, ws->tile[0..n_tiles] (the last
+ * entry b->n): runs of consecutive tokens of one sequence at consecutive
+ * positions, at most max_tok tokens each. */
+static void batch_tiles(llm_ws *ws, const llm_batch *b, int max_tok) {
+    int n = 0;
+    for (int i = 0; i < b->n; i++) {
+        bool extend = n > 0 && b->seq[i] == b->seq[i - 1] && ws->pos[i] == ws->pos[i - 1] + 1 && i - ws->tile[n - 1] < max_tok;
+        if (!extend) ws->tile[n++] = i;
+    }
+    ws->tile[n] = b->n;
+    ws->n_tiles = n;
+}
+
+/* Token tok, key head g, without the kernel: for each query head h of the
+ * group, xb[tok][h] = sum_t softmax_t(q_h . k_t / sqrt(hd)) v_t over the
+ * token's sequence up to its position, with the softmax computed online
  * over chunks of keys (no buffer proportional to the context). */
-static void attn_task(void *arg, int64_t i) {
-    const attn_job *j = arg;
+static void attn_token(const attn_job *j, int tok, int g) {
     const llm_hparams *hp = &j->ws->m->hp;
     const int nkv = hp->n_head_kv, hd = hp->head_dim, group = hp->n_head / nkv;
-    const int tok = (int)(i / nkv), g = (int)(i % nkv);
     const llm_ctx *c = j->b->seq[tok];
     const int last = j->ws->pos[tok];
     const float scale = 1.0f / sqrtf((float)hd);
     size_t base = kv_index(c, j->layer, g, 0);
     const float *q = j->ws->q + (size_t)tok * (size_t)hp->n_head * (size_t)hd;
     float *out = j->ws->xb + (size_t)tok * (size_t)hp->n_head * (size_t)hd;
-    if (c->kv == KV_F16 && j->attn16 && hd % 16 == 0 && hd <= ATTN_MAX_HD) {
-        for (int h0 = 0; h0 < group; h0 += ATT_GROUP) {
-            int nh = group - h0 < ATT_GROUP ? group - h0 : ATT_GROUP, head = g * group + h0;
-            j->attn16(q + (size_t)head * (size_t)hd, nh, (const uint16_t *)c->k_cache + base, (const uint16_t *)c->v_cache + base,
-                      last + 1, hd, scale, out + (size_t)head * (size_t)hd);
-        }
-        return;
-    }
     for (int h0 = 0; h0 < group; h0 += ATT_GROUP) {
         int nh = group - h0 < ATT_GROUP ? group - h0 : ATT_GROUP;
         float s[ATT_GROUP][ATT_CHUNK], mx[ATT_GROUP], sum[ATT_GROUP];
@@ -560,6 +582,38 @@ static void attn_task(void *arg, int64_t i) {
             float inv = 1.0f / sum[h];
             for (int d = 0; d < hd; d++) acc[h][d] *= inv;
         }
+    }
+}
+
+/* Task i: tile i / n_head_kv of the batch, key head i % n_head_kv: the
+ * attention of each of the tile's tokens (xb, as attn_token), by the
+ * kernel in one call per block of up to ATT_GROUP query heads where it
+ * serves, else token by token. */
+static void attn_task(void *arg, int64_t i) {
+    const attn_job *j = arg;
+    const llm_hparams *hp = &j->ws->m->hp;
+    const int nkv = hp->n_head_kv, hd = hp->head_dim, group = hp->n_head / nkv, g = (int)(i % nkv);
+    const int first = j->ws->tile[i / nkv], n_tok = j->ws->tile[i / nkv + 1] - first;
+    const llm_ctx *c = j->b->seq[first];
+    if (c->kv != KV_F16 || !attn_kernel_fits(j)) {
+        for (int t = first; t < first + n_tok; t++) attn_token(j, t, g);
+        return;
+    }
+    const size_t base = kv_index(c, j->layer, g, 0), stride = (size_t)hp->n_head * (size_t)hd;
+    for (int h0 = 0; h0 < group; h0 += ATT_GROUP) {
+        const int head = g * group + h0;
+        attn_f16_tile a = {.q = j->ws->q + (size_t)first * stride + (size_t)head * (size_t)hd,
+                           .q_stride = stride,
+                           .out = j->ws->xb + (size_t)first * stride + (size_t)head * (size_t)hd,
+                           .out_stride = stride,
+                           .k = (const uint16_t *)c->k_cache + base,
+                           .v = (const uint16_t *)c->v_cache + base,
+                           .n_tok = n_tok,
+                           .nh = group - h0 < ATT_GROUP ? group - h0 : ATT_GROUP,
+                           .hd = hd,
+                           .n_keys = j->ws->pos[first] + 1,
+                           .scale = 1.0f / sqrtf((float)hd)};
+        j->attn16(&a);
     }
 }
 
@@ -679,6 +733,8 @@ int llm_forward(llm_ws *ws, const llm_batch *b, float *logits, al_err *err) {
     }
     cpu_level lvl = cpu_level_get();
     attn_job aj = {.b = b, .ws = ws, .dot16 = qdot_dot_f16_get(lvl), .axpy16 = qdot_axpy_f16_get(lvl), .attn16 = attn_f16_get(lvl)};
+    const int group = hp->n_head / hp->n_head_kv;
+    batch_tiles(ws, b, attn_kernel_fits(&aj) ? attn_max_tokens(group < ATT_GROUP ? group : ATT_GROUP, hp->head_dim) : 1);
     for (int l = 0; l < hp->n_layer; l++) {
         const llm_layer *L = &m->layers[l];
         rows_job rj = {.ws = ws, .b = b, .L = L, .layer = l};
@@ -691,7 +747,7 @@ int llm_forward(llm_ws *ws, const llm_batch *b, float *logits, al_err *err) {
 
         /* xb[n][qd] = attention over each token's sequence */
         aj.layer = l;
-        ops_parallel_for(attn_task, &aj, (int64_t)n * hp->n_head_kv);
+        ops_parallel_for(attn_task, &aj, (int64_t)ws->n_tiles * hp->n_head_kv);
 
         /* x += Wo xb; xb = rmsnorm(x) */
         if (op_matmul(ws->xb2, &L->wo, ws->xb, n)) goto oom;
