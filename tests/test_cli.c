@@ -99,12 +99,38 @@ static void test_chat_piped(void **state) {
     free(b);
 }
 
+/* bench: the tests asked for, in llama-bench's JSON shape (one object per
+ * test, REPS samples each), with and without the warm-up run. */
+static void test_bench_json(void **state) {
+    (void)state;
+    if (!test_have_model("llm/stories260K.gguf")) skip();
+    const char *opts[] = {"", " --no-warmup"};
+    for (int i = 0; i < 2; i++) {
+        char cmd[1024], *out;
+        snprintf(cmd, sizeof cmd, AIRLOCK_BINARY " bench -m %s -p 16 -n 4 -d 8 -t 1 -r 2 --json%s", test_model_path("llm/stories260K.gguf"),
+                 opts[i]);
+        assert_int_equal(test_run(cmd, &out), 0);
+        assert_non_null(strstr(out, "\"n_prompt\": 16, \"n_gen\": 0, \"n_depth\": 8, \"test\": \"pp16 @ d8\""));
+        assert_non_null(strstr(out, "\"n_prompt\": 0, \"n_gen\": 4, \"n_depth\": 8, \"test\": \"tg4 @ d8\""));
+        const char *p = strstr(out, "\"samples_ts\": [");
+        assert_non_null(p);
+        assert_non_null(strchr(p, ','));            /* two samples */
+        assert_true(strchr(p, ',') < strchr(p, ']'));
+        free(out);
+    }
+    char *out;
+    assert_int_equal(test_run(AIRLOCK_BINARY " bench --help", &out), 0);
+    assert_non_null(strstr(out, "--no-warmup"));
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_help_lists_commands),
         cmocka_unit_test(test_inspect),
         cmocka_unit_test(test_tokenize_roundtrip),
         cmocka_unit_test(test_chat_piped),
+        cmocka_unit_test(test_bench_json),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

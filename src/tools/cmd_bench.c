@@ -29,6 +29,8 @@ static void help(void) {
            "  -d, --depth LIST     tokens already in the context before each test (default 0)\n"
            "  -r, --repetitions N  runs per test (default 5)\n"
            "      --kv-type f16|f32 KV cache precision (default f16)\n"
+           "      --no-warmup      skip the warm-up run (long contexts: each run fills the\n"
+           "                       context anew, which can take minutes)\n"
            "      --json           one JSON array instead of the markdown table\n");
 }
 
@@ -103,16 +105,16 @@ static void test_name(const result *r, char *buf, size_t n) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    enum { O_JSON = 256, O_KV };
+    enum { O_JSON = 256, O_KV, O_NO_WARMUP };
     static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"n-prompt", required_argument, 0, 'p'},
                                          {"n-gen", required_argument, 0, 'n'}, {"threads", required_argument, 0, 't'},
                                          {"depth", required_argument, 0, 'd'}, {"repetitions", required_argument, 0, 'r'},
                                          {"kv-type", required_argument, 0, O_KV}, {"json", no_argument, 0, O_JSON},
-                                         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"no-warmup", no_argument, 0, O_NO_WARMUP}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *path = NULL;
     long n_prompt = 512, n_gen = 128, reps = 5, threads[MAX_LIST] = {0}, depths[MAX_LIST] = {0};
     int n_threads = 1, n_depths = 1;
-    bool json = false;
+    bool json = false, warmup = true;
     kv_type kv = KV_F16;
     int c;
     optind = 1;
@@ -126,6 +128,7 @@ int cmd_bench(int argc, char **argv) {
         case 'd': if ((n_depths = parse_list(optarg, "-d", 0, 1 << 20, depths)) < 0) return 2; break;
         case O_KV: if (cli_parse_kv("bench", optarg, &kv)) return 2; break;
         case O_JSON: json = true; break;
+        case O_NO_WARMUP: warmup = false; break;
         case 'h': help(); return 0;
         default: return 2;
         }
@@ -181,7 +184,7 @@ int cmd_bench(int argc, char **argv) {
                 else r.n_gen = (int)n_gen;
                 if ((kind == 0 && !n_prompt) || (kind == 1 && !n_gen)) continue;
                 int ntok = kind == 0 ? r.n_prompt : r.n_gen;
-                if (run_once(ctx, r.depth, r.n_prompt, r.n_gen, toks, &err) < 0) { /* warm-up */
+                if (warmup && run_once(ctx, r.depth, r.n_prompt, r.n_gen, toks, &err) < 0) {
                     fprintf(stderr, "airlock bench: %s\n", err.msg);
                     rc = 1;
                     break;
