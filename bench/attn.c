@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,7 +56,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     const size_t total = (size_t)keys + (size_t)n_tok - 1, per_layer = total * (size_t)hd, rows = (size_t)n_tok * (size_t)nh * (size_t)hd;
-    uint16_t *kv = malloc(sizeof(uint16_t) * per_layer * 2 * (size_t)layers);
+    /* the caches in 2 MiB-aligned memory with huge pages, as llm_ctx_init
+     * allocates them */
+    const size_t huge = (size_t)2 << 20, kv_bytes = (sizeof(uint16_t) * per_layer * 2 * (size_t)layers + huge - 1) & ~(huge - 1);
+    void *kv_mem = NULL;
+    if (posix_memalign(&kv_mem, huge, kv_bytes)) kv_mem = NULL;
+    if (kv_mem) madvise(kv_mem, kv_bytes, MADV_HUGEPAGE);
+    uint16_t *kv = kv_mem;
     float *q = malloc(sizeof(float) * rows), *out = malloc(sizeof(float) * rows);
     double *t = malloc(sizeof(double) * (size_t)reps);
     if (!kv || !q || !out || !t) {
